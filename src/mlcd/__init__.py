@@ -1,0 +1,46 @@
+"""mlcd: continuous delivery for machine learning.
+
+The public API is small: open a workspace, snapshot and load datasets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from mlcd._version import __version__
+from mlcd.errors import MlcdError
+from mlcd.workspace import Workspace
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from mlcd.data.reader import DatasetReader
+    from mlcd.data.snapshot import SnapshotResult
+
+__all__ = ["MlcdError", "Workspace", "__version__", "load", "open_workspace", "snapshot"]
+
+
+def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """The workspace containing `path` (default: the current folder)."""
+    return Workspace.find(path)
+
+
+def load(
+    ref: str, columns: Sequence[str] | None = None, partitions: str | None = None
+) -> DatasetReader:
+    """Read a dataset version of the current workspace: `mlcd.load("sales@3").to_pandas()`."""
+    return Workspace.find().load(ref, columns=columns, partitions=partitions)
+
+
+def snapshot(
+    name: str,
+    source: str | os.PathLike[str] | pd.DataFrame | pa.Table | None = None,
+    *,
+    append: bool = False,
+    message: str | None = None,
+) -> SnapshotResult:
+    """Snapshot a folder, file, DataFrame or Arrow table as the next version of `name`."""
+    return Workspace.find().snapshot(name, source, append=append, message=message)

@@ -1,0 +1,120 @@
+"""The `mlcd` entry point: global options, command groups, and the one place errors are caught."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mlcd._version import __version__
+from mlcd.cli import data
+from mlcd.cli.state import options
+
+app = typer.Typer(
+    name="mlcd",
+    help="Continuous delivery for machine learning: versioned data, pipelines, registry, release.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data.app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mlcd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Tracebacks for internal errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    options.quiet = quiet
+    options.verbose = verbose
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
+    project: Annotated[str | None, typer.Option(help="Project name (default: folder).")] = None,
+) -> None:
+    """Create mlcd.yaml and .mlcd/ in PATH (default: here)."""
+    from mlcd.cli.render import out
+    from mlcd.workspace import Workspace
+
+    ws = Workspace.init(path, project=project)
+    out.print(f"Initialised mlcd workspace {ws.config.project!r} in {ws.root}")
+    out.print("Next: mlcd data snapshot NAME SOURCE")
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(
+        "mlcd-demo"
+    ),
+) -> None:
+    """Run a guided tour on bundled example data: snapshot, append, diff, read back."""
+    from mlcd.demo import run_demo
+
+    run_demo(path, quiet=options.quiet)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; MlcdError becomes `error:`/`hint:` and exit 1, Ctrl-C exits 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    code: Any
+    try:
+        code = app(args=argv, prog_name="mlcd", standalone_mode=False)
+    except typer.Exit as exc:  # raised by eager options such as --version
+        code = exc.exit_code
+    except typer.TyperException as exc:  # usage errors: typer prints them its own way
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {exc.message}", file=sys.stderr)
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except Exception as exc:
+        code = _report(exc)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _report(exc: Exception) -> int:
+    from mlcd.errors import MlcdError
+
+    if isinstance(exc, MlcdError):
+        print(f"error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if options.verbose:
+        traceback.print_exc()
+    else:
+        print("this is a bug in mlcd; rerun with --verbose and report it", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""mlcd.yaml, parsed into pydantic models; errors name the key path that is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlcd.errors import ConfigError, InvalidNameError
+from mlcd.names import validate_name
+
+CONFIG_FILE = "mlcd.yaml"
+DB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
+
+
+def is_database_url(text: str) -> bool:
+    """True for SQLAlchemy URLs of a database (`sqlite:///ops.db`, `postgresql+psycopg://...`)."""
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.split("+")[0] in DB_SCHEMES
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    """A dataset: where `mlcd data snapshot NAME` reads from when no source is given."""
+
+    source: str | None = None
+    query: str | None = None
+    table: str | None = None
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_path_or_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("expected a path or a database URL, got an empty string")
+        return value
+
+    @model_validator(mode="after")
+    def _query_needs_database(self) -> DatasetConfig:
+        if (self.query or self.table) and not (self.source and is_database_url(self.source)):
+            raise ValueError("query/table need a database URL as source (e.g. sqlite:///ops.db)")
+        if self.query and self.table:
+            raise ValueError("give either query or table, not both")
+        return self
+
+
+class MlcdConfig(_Strict):
+    """The whole of mlcd.yaml. Sections of later features are kept as plain mappings for now."""
+
+    project: str
+    seed: int = 0
+    store: str = ".mlcd/objects"
+    metadata: str = "sqlite:///.mlcd/mlcd.db"
+    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    steps: dict[str, Any] = Field(default_factory=dict)
+    release: dict[str, Any] = Field(default_factory=dict)
+    on: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("project")
+    @classmethod
+    def _valid_project(cls, value: str) -> str:
+        return _name(value, "project")
+
+    @field_validator("datasets")
+    @classmethod
+    def _valid_dataset_names(cls, value: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
+        for name in value:
+            _name(name, "dataset")
+        return value
+
+
+def _name(value: str, kind: str) -> str:
+    try:
+        return validate_name(value, kind)
+    except InvalidNameError as exc:  # pydantic reports ValueErrors with their key path
+        raise ValueError(exc.message) from None
+
+
+def load_config(path: Path) -> MlcdConfig:
+    """Read and validate mlcd.yaml; every problem becomes one ConfigError with its key path."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(
+            f"{path.name}{line} is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of keys, got {type(raw).__name__}")
+    if True in raw:  # YAML 1.1 reads a bare `on:` key as the boolean true
+        raw["on"] = raw.pop(True)
+    try:
+        return MlcdConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path.name, exc), hint=f"fix {path.name} and retry") from None
+
+
+def _describe(filename: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{key}: {msg}")
+    return f"{filename}: " + "; ".join(lines)

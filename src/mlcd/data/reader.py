@@ -1,0 +1,153 @@
+"""Reading a version back, through Arrow, pandas or DuckDB, from the store, never the source."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from mlcd.data.manifest import DatasetVersion, FileEntry
+from mlcd.errors import IntegrityError, NotFoundError, QueryError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    from mlcd.store import ObjectStore
+
+
+class DatasetReader:
+    """A version, a column selection and a partition filter; nothing is read until asked.
+
+    Args:
+        version: the version, with its files.
+        store: where its blobs live.
+        columns: the columns to read (data or partition columns); all when None.
+        partitions: a SQL boolean expression over partition keys, e.g. "date >= '2024-01-01'".
+    """
+
+    def __init__(
+        self,
+        version: DatasetVersion,
+        store: ObjectStore,
+        columns: Sequence[str] | None = None,
+        partitions: str | None = None,
+    ) -> None:
+        self.version = version
+        self.store = store
+        self.columns = list(columns) if columns is not None else None
+        self.partitions = partitions
+        if self.columns is not None:
+            known = [*version.schema.names, *version.partitioning]
+            for col in self.columns:
+                if col not in known:
+                    raise NotFoundError(
+                        f"{version.ref} has no column {col!r}",
+                        hint=f"columns: {', '.join(known)}",
+                    )
+        self.files: tuple[FileEntry, ...] = self._select_files()
+
+    def _select_files(self) -> tuple[FileEntry, ...]:
+        if self.partitions is None:
+            return self.version.files
+        if not self.version.partitioning:
+            raise QueryError(
+                f"{self.version.ref} is not partitioned, so it cannot be filtered by partition",
+                hint="drop the partition filter, or filter rows after reading",
+            )
+        import duckdb
+
+        table = self._partition_table()
+        try:
+            con = duckdb.connect()
+            con.register("partitions", table)
+            keep = con.execute(f"SELECT _i FROM partitions WHERE {self.partitions}").fetchall()
+        except duckdb.Error as exc:
+            raise QueryError(
+                f"partition filter {self.partitions!r} failed: {exc}",
+                hint=f"write a SQL condition over {', '.join(self.version.partitioning)}",
+            ) from None
+        chosen = sorted(i for (i,) in keep)
+        return tuple(self.version.files[i] for i in chosen)
+
+    def _partition_table(self) -> pa.Table:
+        import pyarrow as pa
+
+        from mlcd.data.schema import arrow_type, partition_value
+
+        cols: dict[str, Any] = {"_i": pa.array(range(len(self.version.files)), pa.int64())}
+        for key, type_name in self.version.partitioning.items():
+            values = [partition_value(f.partition[key], type_name) for f in self.version.files]
+            cols[key] = pa.array(values, arrow_type(type_name))
+        return pa.table(cols)
+
+    def arrow_dataset(self) -> pads.Dataset:
+        """A lazy pyarrow Dataset over the selected files, with typed partition columns."""
+        import pyarrow as pa
+        import pyarrow.dataset as pads
+
+        from mlcd.data.schema import arrow_type, partition_value, to_arrow
+
+        schema = to_arrow(self.version.schema)
+        for key, type_name in self.version.partitioning.items():
+            schema = schema.append(pa.field(key, arrow_type(type_name)))
+        if not self.files:
+            return pads.dataset(schema.empty_table())
+        locations = [self.store.arrow_location(f.blob) for f in self.files]
+        expressions = []
+        for f in self.files:
+            expr = pads.scalar(True)
+            for key, type_name in self.version.partitioning.items():
+                value = partition_value(f.partition[key], type_name)
+                field = pads.field(key)
+                expr = expr & (field.is_null() if value is None else field == value)
+            expressions.append(expr)
+        return pads.FileSystemDataset.from_paths(
+            [path for _, path in locations],
+            schema=schema,
+            format=_file_format(self.version.format, to_arrow(self.version.schema)),
+            filesystem=locations[0][0],
+            partitions=expressions,
+        )
+
+    def to_arrow(self) -> pa.Table:
+        import pyarrow as pa
+
+        try:
+            return self.arrow_dataset().to_table(columns=self.columns)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise IntegrityError(
+                f"cannot read {self.version.ref}: {exc}",
+                hint="run `mlcd data materialize` to verify every blob against its hash",
+            ) from exc
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def duckdb(
+        self, connection: duckdb.DuckDBPyConnection | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """A DuckDB relation over the files; DuckDB streams them, pushing filters down."""
+        import duckdb
+
+        con = connection or duckdb.connect()
+        relation = con.from_arrow(self.arrow_dataset())
+        if self.columns is not None:
+            relation = relation.select(*[duckdb.ColumnExpression(c) for c in self.columns])
+        return relation
+
+
+def _file_format(fmt: str, schema: pa.Schema) -> pads.FileFormat:
+    import pyarrow.dataset as pads
+
+    if fmt == "parquet":
+        return pads.ParquetFileFormat()
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        types = {f.name: f.type for f in schema}
+        return pads.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=types))
+    import pyarrow.json as pjson
+
+    return pads.JsonFileFormat(parse_options=pjson.ParseOptions(explicit_schema=schema))

@@ -1,0 +1,121 @@
+"""Arrow schemas of snapshot files: ids, unification across files, typed Hive partitions."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+from blake3 import blake3
+
+from mlcd.data.manifest import Field, SchemaInfo
+from mlcd.errors import SchemaConflictError
+
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_INT = re.compile(r"-?\d{1,18}")
+_FLOAT = re.compile(r"-?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def serialize(schema: pa.Schema) -> bytes:
+    return bytes(schema.remove_metadata().serialize())
+
+
+def schema_id(schema: pa.Schema) -> str:
+    """A short id of a schema without its metadata (pandas writes index details there)."""
+    return blake3(serialize(schema)).hexdigest()[:16]
+
+
+def to_arrow(info: SchemaInfo) -> pa.Schema:
+    return deserialize(info.arrow)
+
+
+def deserialize(b64: str) -> pa.Schema:
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(b64)))
+
+
+def unify(
+    file_schemas: Sequence[tuple[str, pa.Schema]], partition_keys: Iterable[str]
+) -> SchemaInfo:
+    """Merge per-file schemas: new columns are allowed (nullable); a changed type is a conflict.
+
+    `file_schemas` is (path, schema) in path order; a conflict names both files.
+    """
+    first_seen: dict[str, tuple[pa.DataType, str]] = {}
+    columns: dict[str, pa.Field] = {}
+    variants: dict[str, str] = {}
+    for path, schema in file_schemas:
+        sid = schema_id(schema)
+        if sid not in variants:
+            variants[sid] = base64.b64encode(serialize(schema)).decode()
+        for fld in schema:
+            seen = first_seen.get(fld.name)
+            if seen is None or pa.types.is_null(seen[0]):
+                first_seen[fld.name] = (fld.type, path)
+                columns[fld.name] = fld.with_nullable(True)
+            elif not pa.types.is_null(fld.type) and fld.type != seen[0]:
+                raise SchemaConflictError(
+                    f"column {fld.name!r} is {fld.type} in {path} but {seen[0]} in {seen[1]}",
+                    hint="rewrite the file that differs with the same type, or snapshot the "
+                    "files as separate datasets",
+                )
+    for key in partition_keys:
+        if key in columns:
+            raise SchemaConflictError(
+                f"partition key {key!r} (from folder names {key}=...) is also a column in the files",
+                hint="rename the folder key or the column",
+            )
+    unified = pa.schema(list(columns.values()))
+    return SchemaInfo(
+        fields=tuple(Field(f.name, str(f.type), f.nullable) for f in unified),
+        arrow=base64.b64encode(serialize(unified)).decode(),
+        variants=variants,
+    )
+
+
+def partition_types(partitions: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """Type each Hive key by its values: int64, float64, date32 or string (in that preference)."""
+    values: dict[str, set[str]] = {}
+    for part in partitions:
+        for key, value in part.items():
+            values.setdefault(key, set())
+            if value != HIVE_NULL:
+                values[key].add(value)
+    return {key: _type_of(vals) for key, vals in values.items()}
+
+
+def _type_of(values: set[str]) -> str:
+    if values and all(_INT.fullmatch(v) for v in values):
+        return "int64"
+    if values and all(_FLOAT.fullmatch(v) for v in values):
+        return "float64"
+    if values and all(_DATE.fullmatch(v) for v in values):
+        try:
+            for v in values:
+                date.fromisoformat(v)
+        except ValueError:
+            return "string"
+        return "date32"
+    return "string"
+
+
+def partition_value(raw: str, type_name: str) -> Any:
+    """The typed Python value of a raw folder value."""
+    if raw == HIVE_NULL:
+        return None
+    if type_name == "int64":
+        return int(raw)
+    if type_name == "float64":
+        return float(raw)
+    if type_name == "date32":
+        return date.fromisoformat(raw)
+    return raw
+
+
+def arrow_type(type_name: str) -> pa.DataType:
+    return {"int64": pa.int64(), "float64": pa.float64(), "date32": pa.date32()}.get(
+        type_name, pa.string()
+    )

@@ -1,0 +1,223 @@
+"""Where snapshots come from: folders and files on disk, Arrow/pandas tables, SQL queries."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from mlcd.data.manifest import FORMATS
+from mlcd.errors import QueryError, SourceError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+_PARTITION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found in a source, with the stat the incremental index compares."""
+
+    path: str  # relative, '/'-separated: the path inside the version
+    abspath: str
+    size: int
+    mtime_ns: int
+    inode: int
+    partition: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def format(self) -> str:
+        return FORMATS[_suffix(self.path)]
+
+
+def _suffix(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def _ignored(name: str) -> bool:
+    # Spark/Hadoop markers (_SUCCESS, _metadata) and hidden files (.crc, .DS_Store) are not data
+    return name.startswith((".", "_"))
+
+
+def scan(source: Path, prefix: str = "") -> list[SourceFile]:
+    """List the data files of a folder (recursively) or a single file, sorted by path."""
+    try:
+        st = source.stat()
+    except FileNotFoundError:
+        raise SourceError(f"source {source} does not exist") from None
+    except PermissionError:
+        raise SourceError(f"source {source} is not readable (permission denied)") from None
+    if not source.is_dir():
+        return [_source_file(source, prefix + source.name, st)]
+    files: list[SourceFile] = []
+    _walk(source, prefix, files)
+    if not files:
+        raise SourceError(
+            f"source {source} holds no data files",
+            hint="a source is a folder of .parquet, .csv or .jsonl files (or one such file)",
+        )
+    files.sort(key=lambda f: f.path)
+    return files
+
+
+def _walk(folder: Path, rel: str, out: list[SourceFile]) -> None:
+    try:
+        entries = list(os.scandir(folder))
+    except PermissionError:
+        raise SourceError(f"folder {folder} is not readable (permission denied)") from None
+    for entry in entries:
+        if _ignored(entry.name):
+            continue
+        if entry.is_dir():
+            _walk(Path(entry.path), f"{rel}{entry.name}/", out)
+        elif entry.is_file():
+            out.append(_source_file(Path(entry.path), rel + entry.name, entry.stat()))
+
+
+def _source_file(path: Path, rel: str, st: os.stat_result) -> SourceFile:
+    if _suffix(rel) not in FORMATS:
+        raise SourceError(
+            f"file {path} is not a supported data file",
+            hint="supported: .parquet/.pq, .csv, .jsonl/.ndjson/.json (JSON lines); "
+            "move other files out of the source folder",
+        )
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"file {path} is not readable (permission denied)")
+    return SourceFile(rel, str(path), st.st_size, st.st_mtime_ns, st.st_ino, parse_partition(rel))
+
+
+def parse_partition(rel: str) -> dict[str, str]:
+    """Hive-style `key=value/` folders of a relative path, in order."""
+    part: dict[str, str] = {}
+    for segment in rel.split("/")[:-1]:
+        if m := _PARTITION.fullmatch(segment):
+            part[m.group(1)] = unquote(m.group(2))
+    return part
+
+
+def check_consistent(files: list[SourceFile]) -> str:
+    """One format and one set of partition keys per version; returns the format."""
+    formats = {f.format for f in files}
+    if len(formats) > 1:
+        a, b = sorted(formats)[:2]
+        fa = next(f.path for f in files if f.format == a)
+        fb = next(f.path for f in files if f.format == b)
+        raise SourceError(
+            f"source mixes {a} ({fa}) and {b} ({fb}) files",
+            hint="a dataset version holds one format; snapshot them as separate datasets",
+        )
+    keys = list(files[0].partition)
+    for f in files:
+        if list(f.partition) != keys:
+            raise SourceError(
+                f"file {f.path} is partitioned by {list(f.partition) or 'nothing'} "
+                f"but {files[0].path} by {keys or 'nothing'}",
+                hint="all files of a dataset sit at the same depth of key=value folders",
+            )
+    return formats.pop()
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What reading a file's metadata tells: rows and Arrow schema."""
+
+    rows: int
+    schema: pa.Schema
+
+
+def read_facts(path: str, fmt: str, display: str) -> FileFacts:
+    """Rows and schema of a data file; a corrupt or unreadable file is a SourceError naming it.
+
+    Parquet: only the footer is read. CSV and JSON lines are parsed in a stream.
+    """
+    import pyarrow as pa
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path)
+            return FileFacts(meta.metadata.num_rows, meta.schema_arrow)
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            reader = pcsv.open_csv(path)
+        else:
+            import pyarrow.json as pjson
+
+            reader = pjson.open_json(path)
+        rows = sum(batch.num_rows for batch in reader)
+        return FileFacts(rows, reader.schema)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise SourceError(
+            f"file {display} is not a readable {fmt} file: {exc}",
+            hint="fix or remove the file, then snapshot again",
+        ) from exc
+
+
+def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:
+    """Materialise a pandas DataFrame or Arrow table as one Parquet file (deterministic bytes)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(table, pa.Table):
+        try:
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        except (TypeError, pa.ArrowException) as exc:
+            raise SourceError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
+    if table.num_columns == 0:
+        raise SourceError("the table has no columns")
+    pq.write_table(table.replace_schema_metadata(None), dest)
+
+
+def write_query(url: str, query: str, dest: Path) -> None:
+    """Run a query against a database (any SQLAlchemy URL) and write the result as Parquet."""
+    import pyarrow as pa
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(sa.text(query))
+            names = list(result.keys())
+            batches: list[pa.Table] = []
+            while chunk := result.fetchmany(50_000):
+                cols: dict[str, list[Any]] = {n: [] for n in names}
+                for row in chunk:
+                    for n, v in zip(names, row, strict=True):
+                        cols[n].append(v)
+                batches.append(pa.table(cols))
+    except sa.exc.DBAPIError as exc:
+        raise QueryError(
+            f"query against {_safe(url)} failed: {exc.orig}",
+            hint="check the SQL and that the tables it names exist",
+        ) from exc
+    except sa.exc.SQLAlchemyError as exc:
+        raise QueryError(f"query against {_safe(url)} failed: {exc}") from exc
+    finally:
+        engine.dispose()
+    if not names:
+        raise SourceError(f"query against {_safe(url)} returned no columns")
+    if batches:
+        schema = pa.unify_schemas([b.schema for b in batches], promote_options="permissive")
+        table = pa.concat_tables([b.cast(schema) for b in batches])
+    else:
+        table = pa.table({n: pa.array([], pa.null()) for n in names})
+    write_table(table, dest)
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database>"

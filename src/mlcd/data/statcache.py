@@ -1,0 +1,110 @@
+"""The incremental index: which source files are known by their stat (like git's index).
+
+A file whose (size, mtime, inode) is unchanged since it was hashed is trusted to hold the same
+blob, unless its mtime was too close to the moment it was recorded: a write in the same clock
+tick could change the content without changing the stat (git's "racily clean" problem), so such
+entries are re-hashed once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlcd.data.sources import SourceFile
+
+RACY_NS = 2_000_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER,
+    blob TEXT, recorded_ns INTEGER);
+CREATE TABLE IF NOT EXISTS blob_facts (
+    blob TEXT PRIMARY KEY, format TEXT, rows INTEGER, schema_id TEXT);
+CREATE TABLE IF NOT EXISTS schemas (id TEXT PRIMARY KEY, ipc BLOB);
+"""
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the index knows of an unchanged file's content."""
+
+    blob: str
+    rows: int
+    schema_id: str
+
+
+class StatCache:
+    """A small SQLite file local to this machine (inodes mean nothing elsewhere)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.executescript(_SCHEMA)
+
+    def lookup(self, files: list[SourceFile], fmt: str) -> dict[str, Known]:
+        """Known content of the files whose stat is unchanged, by absolute path."""
+        out: dict[str, Known] = {}
+        query = (
+            "SELECT s.size, s.mtime_ns, s.inode, s.blob, s.recorded_ns, b.rows, b.schema_id "
+            "FROM stat s JOIN blob_facts b ON b.blob = s.blob AND b.format = ? WHERE s.path = ?"
+        )
+        for f in files:
+            row = self.conn.execute(query, (fmt, f.abspath)).fetchone()
+            if row is None:
+                continue
+            size, mtime_ns, inode, blob, recorded_ns, rows, sid = row
+            if (size, mtime_ns, inode) == (f.size, f.mtime_ns, f.inode) and (
+                mtime_ns < recorded_ns - RACY_NS
+            ):
+                out[f.abspath] = Known(blob, rows, sid)
+        return out
+
+    def facts(self, blob: str, fmt: str) -> Known | None:
+        row = self.conn.execute(
+            "SELECT rows, schema_id FROM blob_facts WHERE blob = ? AND format = ?", (blob, fmt)
+        ).fetchone()
+        return None if row is None else Known(blob, row[0], row[1])
+
+    def schema(self, sid: str) -> bytes | None:
+        row = self.conn.execute("SELECT ipc FROM schemas WHERE id = ?", (sid,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def record(
+        self,
+        entries: Iterable[tuple[SourceFile, Known]],
+        fmt: str,
+        schemas: dict[str, bytes],
+    ) -> None:
+        now = time.time_ns()
+        with self._transaction():
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO schemas VALUES (?, ?)", list(schemas.items())
+            )
+            for f, known in entries:
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
+                    (f.abspath, f.size, f.mtime_ns, f.inode, known.blob, now),
+                )
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO blob_facts VALUES (?, ?, ?, ?)",
+                    (known.blob, fmt, known.rows, known.schema_id),
+                )
+
+    @contextlib.contextmanager
+    def _transaction(self):  # type: ignore[no-untyped-def]
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()

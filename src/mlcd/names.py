@@ -1,0 +1,53 @@
+"""Validation of names that become paths or keys, and parsing of `name@version` references."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlcd.errors import InvalidNameError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_VERSION = re.compile(r"latest|[1-9][0-9]*")
+
+
+def validate_name(name: str, kind: str = "dataset") -> str:
+    """Return `name` if it is safe as a path component and DB key, else raise InvalidNameError."""
+    if not name:
+        raise InvalidNameError(f"{kind} name is empty", hint="use letters, digits, '_', '-', '.'")
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InvalidNameError(
+            f"invalid {kind} name {name!r}",
+            hint="a name starts with a letter or digit and contains only letters, digits, "
+            "'_', '-' and '.' (no '/', no '..', at most 128 characters)",
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed `name@version` reference; `version` is a number or the string 'latest'."""
+
+    name: str
+    version: int | str
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def parse_ref(text: str, kind: str = "dataset", default: str | None = "latest") -> Ref:
+    """Parse `name@N` or `name@latest` (or a bare name, taken as `default`)."""
+    name, sep, version = text.partition("@")
+    validate_name(name, kind)
+    if not sep:
+        if default is None:
+            raise InvalidNameError(
+                f"{text!r} names no version", hint=f"write {name}@<number> or {name}@latest"
+            )
+        version = default
+    if not _VERSION.fullmatch(version):
+        raise InvalidNameError(
+            f"malformed version {version!r} in {text!r}",
+            hint=f"write {name}@<number> (1, 2, ...) or {name}@latest",
+        )
+    return Ref(name, int(version) if version.isdigit() else version)

@@ -1,0 +1,112 @@
+"""The ObjectStore protocol and the content addresses (`b3:<hex>`) it stores blobs under."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+
+from blake3 import blake3
+
+from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+PREFIX = "b3:"
+CHUNK = 1 << 20  # 1 MiB: large enough for the hasher to run at memory speed, small for RAM
+_BLOB_ID = re.compile(r"b3:[0-9a-f]{64}")
+
+
+def blob_id(hexdigest: str) -> str:
+    return PREFIX + hexdigest
+
+
+def check_blob_id(blob: str) -> str:
+    """Return the hex digest of a well-formed blob id; reject anything that could be a path."""
+    if not _BLOB_ID.fullmatch(blob):
+        raise InvalidNameError(f"malformed blob id {blob!r}", hint="blob ids look like b3:<64 hex>")
+    return blob[len(PREFIX) :]
+
+
+def hash_bytes(data: bytes) -> str:
+    return blob_id(blake3(data).hexdigest())
+
+
+def hash_file(path: str | os.PathLike[str]) -> str:
+    """Stream a file through BLAKE3 in fixed-size chunks: memory stays bounded."""
+    hasher = blake3()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+    return blob_id(hasher.hexdigest())
+
+
+def fanout(hexdigest: str) -> str:
+    """Relative key of a blob: `b3/ab/cdef...`, so no folder grows past 256 entries per level."""
+    return f"b3/{hexdigest[:2]}/{hexdigest[2:]}"
+
+
+def verify(blob: str, data: bytes) -> bytes:
+    actual = hash_bytes(data)
+    if actual != blob:
+        raise corrupt(blob, actual)
+    return data
+
+
+def corrupt(blob: str, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"blob {blob} is corrupt: its content hashes to {actual}",
+        hint="the stored file was changed or damaged; re-snapshot the source to restore it",
+    )
+
+
+def missing(blob: str, url: str) -> NotFoundError:
+    return NotFoundError(
+        f"blob {blob} is not in the store at {url}",
+        hint="it was deleted from the store; re-snapshot the source to restore it",
+    )
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """Where a stored blob lives and how big it is; `new` is False when it was deduplicated."""
+
+    blob: str
+    size: int
+    new: bool
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Content-addressed blobs. Writes are atomic; `get_*` verify content against the id."""
+
+    url: str
+
+    def put_file(self, path: str | os.PathLike[str]) -> PutResult:
+        """Store a file, hashing while copying (one read per byte)."""
+        ...
+
+    def put_bytes(self, data: bytes) -> PutResult: ...
+
+    def has(self, blob: str) -> bool: ...
+
+    def get_bytes(self, blob: str) -> bytes:
+        """Return a blob's content, verified against its id."""
+        ...
+
+    def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
+        """Write a blob to `dest` atomically, verified against its id while copying."""
+        ...
+
+    def open(self, blob: str) -> BinaryIO:
+        """Open a blob for reading, unverified (readers that only touch part of a file)."""
+        ...
+
+    def iter_blobs(self) -> Iterator[str]: ...
+
+    def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
+        """A pyarrow filesystem and path to read a blob in place (Parquet, CSV, JSON)."""
+        ...

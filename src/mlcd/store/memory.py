@@ -1,0 +1,60 @@
+"""An in-memory store: the test double for code that takes an ObjectStore."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+from mlcd.store.base import PutResult, check_blob_id, hash_bytes, missing, verify
+
+if TYPE_CHECKING:
+    import pyarrow.fs
+
+
+class MemoryObjectStore:
+    """Blobs in a dict. `corrupt()` damages one, to test what readers do with bad content."""
+
+    def __init__(self) -> None:
+        self.url = "memory"
+        self.blobs: dict[str, bytes] = {}
+
+    def put_file(self, path: str | os.PathLike[str]) -> PutResult:
+        with open(path, "rb") as f:
+            return self.put_bytes(f.read())
+
+    def put_bytes(self, data: bytes) -> PutResult:
+        blob = hash_bytes(data)
+        new = blob not in self.blobs
+        self.blobs.setdefault(blob, bytes(data))
+        return PutResult(blob, len(data), new)
+
+    def has(self, blob: str) -> bool:
+        return check_blob_id(blob) is not None and blob in self.blobs
+
+    def get_bytes(self, blob: str) -> bytes:
+        check_blob_id(blob)
+        if blob not in self.blobs:
+            raise missing(blob, self.url)
+        return verify(blob, self.blobs[blob])
+
+    def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
+        data = self.get_bytes(blob)
+        with open(dest, "wb") as f:
+            f.write(data)
+
+    def open(self, blob: str) -> BinaryIO:
+        check_blob_id(blob)
+        if blob not in self.blobs:
+            raise missing(blob, self.url)
+        return io.BytesIO(self.blobs[blob])
+
+    def iter_blobs(self) -> Iterator[str]:
+        yield from sorted(self.blobs)
+
+    def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
+        raise NotImplementedError("MemoryObjectStore cannot be read by pyarrow in place")
+
+    def corrupt(self, blob: str) -> None:
+        self.blobs[blob] = b"damaged" + self.blobs[blob]

@@ -1,0 +1,244 @@
+"""A workspace: the folder holding mlcd.yaml, its object store and its metadata DB."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlcd.config import CONFIG_FILE, MlcdConfig, load_config
+from mlcd.errors import ConfigError, NotFoundError, WorkspaceNotFoundError
+from mlcd.names import parse_ref, validate_name
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from mlcd.data.diff import DatasetDiff
+    from mlcd.data.manifest import DatasetVersion
+    from mlcd.data.reader import DatasetReader
+    from mlcd.data.snapshot import Progress, SnapshotResult
+    from mlcd.meta import Database
+    from mlcd.store import ObjectStore
+
+STATE_DIR = ".mlcd"
+
+TEMPLATE = """\
+# mlcd workspace. Reference: https://github.com/mlcd/mlcd#mlcdyaml
+project: {project}
+
+# Seed handed to every pipeline step (MLCD_SEED); override per run.
+seed: 42
+
+# Content-addressed blobs: a local folder, or s3://bucket/prefix, az://container/prefix.
+store: .mlcd/objects
+
+# Metadata DB: SQLite by default; postgresql+psycopg://user@host/db for a team.
+metadata: sqlite:///.mlcd/mlcd.db
+
+# Datasets: `mlcd data snapshot NAME` snapshots the source given here.
+datasets: {{}}
+#  sales:
+#    source: data/sales/              # a folder of Parquet/CSV/JSON-lines, Hive partitions ok
+#  customers:
+#    source: sqlite:///ops.db         # any SQLAlchemy database URL ...
+#    query: SELECT * FROM customers   # ... with a query (or `table: customers`)
+"""
+
+
+class Workspace:
+    """The facade every command goes through: one method per operation.
+
+    Open one with `Workspace.find()` (walks up from the current folder, like git) or
+    `Workspace.init(path)`.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).absolute()
+        self.config: MlcdConfig = load_config(self.root / CONFIG_FILE)
+        self.state = self.root / STATE_DIR
+
+    # -- discovery -------------------------------------------------------------------------
+
+    @classmethod
+    def find(cls, start: str | os.PathLike[str] | None = None) -> Workspace:
+        """The workspace containing `start` (default: the current folder)."""
+        here = Path(start or Path.cwd()).absolute()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return cls(folder)
+        raise WorkspaceNotFoundError(
+            f"{here} is not inside an mlcd workspace (no {CONFIG_FILE} here or above)",
+            hint="run `mlcd init` to make one",
+        )
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".", project: str | None = None) -> Workspace:
+        """Create mlcd.yaml and .mlcd/ in `path`, and keep .mlcd/ out of git."""
+        root = Path(path).absolute()
+        config = root / CONFIG_FILE
+        if config.exists():
+            raise ConfigError(f"{root} is already an mlcd workspace ({CONFIG_FILE} exists)")
+        name = project or _project_name(root.name)
+        validate_name(name, "project")
+        root.mkdir(parents=True, exist_ok=True)
+        config.write_text(TEMPLATE.format(project=name), encoding="utf-8")
+        (root / STATE_DIR).mkdir(exist_ok=True)
+        _ignore_in_git(root / ".gitignore", f"/{STATE_DIR}/")
+        ws = cls(root)
+        ws.db.migrate()
+        return ws
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        from mlcd.store import open_store
+
+        return open_store(self.config.store, base=self.root)
+
+    @cached_property
+    def db(self) -> Database:
+        from mlcd.meta import Database
+
+        return Database(self.config.metadata, base=self.root)
+
+    def close(self) -> None:
+        if "db" in self.__dict__:
+            self.db.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def snapshot(
+        self,
+        name: str,
+        source: str | os.PathLike[str] | pd.DataFrame | pa.Table | None = None,
+        *,
+        query: str | None = None,
+        table: str | None = None,
+        append: bool = False,
+        message: str | None = None,
+        rehash: bool = False,
+        progress: Progress | None = None,
+    ) -> SnapshotResult:
+        """Snapshot a source as the next version of dataset `name`.
+
+        Args:
+            name: the dataset.
+            source: a folder or file (Parquet/CSV/JSON lines), a pandas DataFrame, an Arrow
+                table, or a database URL with `query` or `table`. Default: the dataset's
+                `source` in mlcd.yaml.
+            append: add the source's files as new partitions on top of the latest version.
+            message: a note stored with the version.
+            rehash: re-hash every file instead of trusting unchanged stat information.
+
+        Returns:
+            The new version, or the latest one unchanged when the content is identical.
+        """
+        from mlcd.data.snapshot import Context, snapshot
+
+        if source is None:
+            source, query, table = self._configured_source(name)
+        elif isinstance(source, str | os.PathLike) and not Path(source).is_absolute():
+            from mlcd.config import is_database_url
+
+            if not is_database_url(str(source)):
+                source = Path.cwd() / source
+        ctx = Context(self.store, self.db, self.state / "cache" / "stat.db", self.state / "tmp")
+        return snapshot(
+            ctx,
+            name,
+            source,
+            query=query,
+            table=table,
+            append=append,
+            message=message,
+            rehash=rehash,
+            progress=progress,
+        )
+
+    def _configured_source(self, name: str) -> tuple[str, str | None, str | None]:
+        configured = self.config.datasets.get(name)
+        if configured is None or configured.source is None:
+            raise ConfigError(
+                f"no source given for dataset {name!r}, and mlcd.yaml declares none",
+                hint=f"pass a SOURCE, or set datasets.{name}.source in mlcd.yaml",
+            )
+        from mlcd.config import is_database_url
+
+        source = configured.source
+        if not is_database_url(source):
+            source = str(self.root / source)
+        return source, configured.query, configured.table
+
+    def version(self, ref: str, with_files: bool = False) -> DatasetVersion:
+        """Resolve `name@N` or `name@latest` (a bare name means latest)."""
+        from mlcd.data import catalog
+
+        with self.db.read() as conn:
+            return catalog.resolve(conn, parse_ref(ref), with_files=with_files)
+
+    def load(
+        self, ref: str, columns: Sequence[str] | None = None, partitions: str | None = None
+    ) -> DatasetReader:
+        """A reader over a version: `.to_pandas()`, `.to_arrow()`, `.duckdb()`."""
+        from mlcd.data.reader import DatasetReader
+
+        return DatasetReader(self.version(ref, with_files=True), self.store, columns, partitions)
+
+    def datasets(self) -> list[DatasetVersion]:
+        """The latest version of every dataset, by name."""
+        from mlcd.data import catalog
+
+        with self.db.read() as conn:
+            return catalog.list_latest(conn)
+
+    def log(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, newest first."""
+        from mlcd.data import catalog
+
+        validate_name(name)
+        with self.db.read() as conn:
+            return catalog.history(conn, name)
+
+    def diff(self, a: str, b: str | None = None) -> DatasetDiff:
+        """What changed from version `a` to `b` (default: from `a`'s parent to `a`)."""
+        from mlcd.data.diff import diff_versions
+
+        newer = self.version(b or a, with_files=True)
+        if b is None:
+            if newer.parent is None:
+                raise NotFoundError(f"{newer.ref} has no parent to compare with")
+            older = self.version(f"{newer.name}@{newer.parent}", with_files=True)
+        else:
+            older = self.version(a, with_files=True)
+        return diff_versions(older, newer)
+
+    def materialize(self, ref: str, dest: str | os.PathLike[str]) -> DatasetVersion:
+        """Write the exact files of a version to a new folder, verified against their hashes."""
+        from mlcd.data.materialize import materialize
+
+        version = self.version(ref, with_files=True)
+        materialize(version, self.store, Path(dest))
+        return version
+
+
+def _project_name(folder: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-." else "-" for c in folder).strip("-.")
+    return cleaned or "project"
+
+
+def _ignore_in_git(gitignore: Path, pattern: str) -> None:
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if pattern not in lines and pattern.strip("/") + "/" not in lines:
+        prefix = "" if not lines or lines[-1] == "" else "\n"
+        with gitignore.open("a", encoding="utf-8") as f:
+            f.write(f"{prefix}{pattern}\n")
