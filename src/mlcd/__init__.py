@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcd._version import __version__
 from mlcd.errors import MlcdError
-from mlcd.workspace import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,12 +18,24 @@ if TYPE_CHECKING:
 
     from mlcd.data.reader import DatasetReader
     from mlcd.data.snapshot import SnapshotResult
+    from mlcd.workspace import Workspace
 
 __all__ = ["MlcdError", "Workspace", "__version__", "load", "open_workspace", "snapshot"]
 
 
+def __getattr__(name: str) -> Any:
+    # imported on first use: pydantic and SQLAlchemy would double the start-up of `mlcd --help`
+    if name == "Workspace":
+        from mlcd.workspace import Workspace
+
+        return Workspace
+    raise AttributeError(f"module 'mlcd' has no attribute {name!r}")
+
+
 def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
     """The workspace containing `path` (default: the current folder)."""
+    from mlcd.workspace import Workspace
+
     return Workspace.find(path)
 
 
@@ -32,6 +43,8 @@ def load(
     ref: str, columns: Sequence[str] | None = None, partitions: str | None = None
 ) -> DatasetReader:
     """Read a dataset version of the current workspace: `mlcd.load("sales@3").to_pandas()`."""
+    from mlcd.workspace import Workspace
+
     return Workspace.find().load(ref, columns=columns, partitions=partitions)
 
 
@@ -43,4 +56,6 @@ def snapshot(
     message: str | None = None,
 ) -> SnapshotResult:
     """Snapshot a folder, file, DataFrame or Arrow table as the next version of `name`."""
+    from mlcd.workspace import Workspace
+
     return Workspace.find().snapshot(name, source, append=append, message=message)

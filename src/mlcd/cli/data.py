@@ -147,7 +147,8 @@ def _show(v: DatasetVersion, files: bool) -> None:
             ("files", f"{v.file_count:,} ({human_bytes(v.bytes)})"),
             (
                 "partitions",
-                f"{len(partitions):,} by {', '.join(f'{k}: {t}' for k, t in v.partitioning.items())}"
+                f"{len(partitions):,} by "
+                + ", ".join(f"{k}: {t}" for k, t in v.partitioning.items())
                 if v.partitioning
                 else "-",
             ),

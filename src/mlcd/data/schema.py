@@ -65,7 +65,7 @@ def unify(
     for key in partition_keys:
         if key in columns:
             raise SchemaConflictError(
-                f"partition key {key!r} (from folder names {key}=...) is also a column in the files",
+                f"partition key {key!r} (folders {key}=...) is also a column in the files",
                 hint="rename the folder key or the column",
             )
     unified = pa.schema(list(columns.values()))

@@ -45,12 +45,14 @@ class FsspecObjectStore:
         if self.fs.exists(final):
             self.fs.rm(tmp)
             return PutResult(blob_id(hexdigest), size, new=False)
+        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)  # a no-op on object stores
         self.fs.mv(tmp, final)  # object stores: a server-side copy, never a partial object
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def _guarded(self, write: Any) -> PutResult:
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
         try:
+            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
             return cast(PutResult, write(tmp))
         except BaseException as exc:
             with contextlib.suppress(Exception):

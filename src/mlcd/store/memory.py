@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mlcd.store.base import PutResult, check_blob_id, hash_bytes, missing, verify
@@ -31,7 +32,8 @@ class MemoryObjectStore:
         return PutResult(blob, len(data), new)
 
     def has(self, blob: str) -> bool:
-        return check_blob_id(blob) is not None and blob in self.blobs
+        check_blob_id(blob)
+        return blob in self.blobs
 
     def get_bytes(self, blob: str) -> bytes:
         check_blob_id(blob)
@@ -41,6 +43,7 @@ class MemoryObjectStore:
 
     def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
         data = self.get_bytes(blob)
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
         with open(dest, "wb") as f:
             f.write(data)
 

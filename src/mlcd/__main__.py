@@ -1,0 +1,5 @@
+"""`python -m mlcd` runs the CLI."""
+
+from mlcd.cli.main import main
+
+main()

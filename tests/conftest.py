@@ -1,0 +1,60 @@
+"""Shared fixtures: a fresh workspace, and real Parquet/CSV/JSON sources on disk."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlcd.workspace import Workspace
+
+
+def age(path: Path, seconds: float = 60) -> None:
+    """Backdate the mtime of every file under `path`, so the stat index trusts them
+    (files written within the last 2 s are deliberately re-hashed, see data/statcache.py)."""
+    past = time.time() - seconds
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for p in files:
+        os.utime(p, (past, past))
+
+
+def write_partitions(
+    root: Path, days: list[str], rows: int = 100, seed: int = 0, key: str = "date"
+) -> Path:
+    """Hive-partitioned Parquet: root/<key>=<day>/part-0.parquet, each with `rows` rows."""
+    for i, day in enumerate(days):
+        rng = np.random.default_rng(seed * 1000 + i)
+        folder = root / f"{key}={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        table = pa.table(
+            {
+                "amount": rng.random(rows),
+                "items": rng.integers(0, 10, rows),
+                "channel": rng.choice(["web", "app"], rows),
+            }
+        )
+        pq.write_table(table, folder / "part-0.parquet")
+        age(folder)
+    return root
+
+
+@pytest.fixture
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
+    """A fresh workspace in tmp_path/ws, which is also the current folder."""
+    root = tmp_path / "ws"
+    workspace = Workspace.init(root)
+    monkeypatch.chdir(root)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def sales(ws: Workspace) -> Path:
+    """Three days of partitioned sales data inside the workspace."""
+    return write_partitions(ws.root / "data" / "sales", ["2024-01-01", "2024-01-02", "2024-01-03"])

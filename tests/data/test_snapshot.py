@@ -1,0 +1,213 @@
+"""Snapshots from every kind of source; incremental ingest; append; schema evolution."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlcd.errors import NotFoundError, QueryError, SchemaConflictError, SourceError
+from mlcd.store import hash_file
+from mlcd.workspace import Workspace
+from tests.conftest import age, write_partitions
+
+
+def stored_blobs(ws: Workspace) -> set[str]:
+    return set(ws.store.iter_blobs())
+
+
+def test_first_snapshot_records_the_manifest(ws: Workspace, sales: Path) -> None:
+    result = ws.snapshot("sales", sales, message="three days")
+    v = ws.version("sales@1", with_files=True)
+    assert result.created and result.version.number == 1 and v.parent is None
+    assert v.rows == 300 and v.file_count == 3 and v.format == "parquet"
+    assert v.partitioning == {"date": "date32"}
+    assert [f.path for f in v.files] == [f"date=2024-01-0{d}/part-0.parquet" for d in (1, 2, 3)]
+    for f in v.files:
+        assert f.blob == hash_file(sales / f.path) and f.rows == 100
+        assert f.partition == {"date": f.path[5:15]}
+    assert v.schema.names == ["amount", "items", "channel"]
+    assert v.message == "three days" and v.created_by
+    assert v.bytes == sum((sales / f.path).stat().st_size for f in v.files)
+
+
+def test_unchanged_source_creates_no_version_and_reads_nothing(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    again = ws.snapshot("sales", sales)
+    assert not again.created and again.version.number == 1
+    assert again.files_ingested == 0 and again.files_reused == 3
+    assert [v.number for v in ws.log("sales")] == [1]
+
+
+def test_only_new_or_changed_files_are_ingested(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    write_partitions(sales, ["2024-01-04"], seed=9)
+    changed = sales / "date=2024-01-01" / "part-0.parquet"
+    pq.write_table(pa.table({"amount": [1.0], "items": [1], "channel": ["web"]}), changed)
+    age(changed)
+    result = ws.snapshot("sales", sales)
+    assert result.created and result.version.number == 2
+    assert result.files_ingested == 2 and result.files_reused == 2
+    assert result.version.rows == 100 * 3 + 1
+
+
+def test_unchanged_stat_is_trusted_unless_rehash(ws: Workspace) -> None:
+    src = ws.root / "csv"
+    src.mkdir()
+    target = src / "a.csv"
+    target.write_text("id\n1\n")
+    age(target)
+    ws.snapshot("ids", src)
+    st = target.stat()
+    target.write_text("id\n2\n")  # same size; then restore mtime: the stat looks unchanged
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert not ws.snapshot("ids", src).created  # trusted, like git's index
+    forced = ws.snapshot("ids", src, rehash=True)
+    assert forced.created and forced.files_ingested == 1
+    assert ws.load("ids@2").to_pandas()["id"].tolist() == [2]
+
+
+def test_recently_modified_files_are_rehashed_once(ws: Workspace, sales: Path) -> None:
+    fresh = write_partitions(ws.root / "fresh", ["2024-02-01"])
+    os.utime(fresh / "date=2024-02-01" / "part-0.parquet")  # mtime = now: racily clean
+    ws.snapshot("fresh", fresh)
+    assert ws.snapshot("fresh", fresh).files_ingested == 1
+
+
+def test_blob_deleted_from_store_is_ingested_again(ws: Workspace, sales: Path) -> None:
+    v1 = ws.snapshot("sales", sales).version
+    blob = ws.version(v1.ref, with_files=True).files[0].blob
+    path = ws.store.path_of(blob)  # type: ignore[attr-defined]
+    path.unlink()
+    result = ws.snapshot("sales", sales)
+    assert not result.created and result.files_ingested == 1
+    assert ws.store.has(blob)
+
+
+def test_identical_files_are_stored_once(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    before = stored_blobs(ws)
+    copy = ws.root / "copy"
+    copy.mkdir()
+    for f in sales.rglob("*.parquet"):
+        dest = copy / f.relative_to(sales)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    age(copy)
+    ws.snapshot("copy", copy)
+    assert stored_blobs(ws) == before
+    assert ws.version("copy@1").content_id == ws.version("sales@1").content_id
+
+
+def test_append_adds_partitions_on_top_of_latest(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    incoming = write_partitions(ws.root / "incoming", ["2024-01-04"], seed=3)
+    result = ws.snapshot("sales", incoming / "date=2024-01-04", append=True)
+    v = ws.version("sales@2", with_files=True)
+    assert result.created and v.parent == 1 and v.file_count == 4 and v.rows == 400
+    assert "date=2024-01-04/part-0.parquet" in [f.path for f in v.files]
+    with pytest.raises(SourceError, match="already has"):
+        ws.snapshot("sales", incoming / "date=2024-01-04", append=True)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        ws.snapshot("nosuch", incoming, append=True)
+
+
+def test_append_a_dataframe(ws: Workspace) -> None:
+    ws.snapshot("events", pd.DataFrame({"a": [1, 2]}))
+    ws.snapshot("events", pd.DataFrame({"a": [3]}), append=True)
+    assert sorted(ws.load("events").to_pandas()["a"]) == [1, 2, 3]
+
+
+def test_schema_evolution_new_nullable_column(ws: Workspace, sales: Path) -> None:
+    extra = sales / "date=2024-01-04"
+    extra.mkdir()
+    pq.write_table(
+        pa.table({"amount": [1.0], "items": [2], "channel": ["web"], "coupon": ["X1"]}),
+        extra / "part-0.parquet",
+    )
+    age(sales)
+    v = ws.snapshot("sales", sales).version
+    assert v.schema.names == ["amount", "items", "channel", "coupon"]
+    assert len(v.schema.variants) == 2
+    frame = ws.load("sales@1").to_pandas()
+    assert frame["coupon"].notna().sum() == 1
+
+
+def test_conflicting_schemas_name_the_files(ws: Workspace, sales: Path) -> None:
+    bad = sales / "date=2024-01-04"
+    bad.mkdir()
+    pq.write_table(pa.table({"amount": ["oops"]}), bad / "part-0.parquet")
+    age(sales)
+    with pytest.raises(SchemaConflictError) as exc:
+        ws.snapshot("sales", sales)
+    assert "date=2024-01-04/part-0.parquet" in exc.value.message
+    assert "amount" in exc.value.message
+    assert ws.datasets() == []
+
+
+def test_csv_and_jsonl_sources(ws: Workspace) -> None:
+    csv_dir = ws.root / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "a.csv").write_text("id,name,score\n1,ann,0.5\n2,bob,0.7\n")
+    (csv_dir / "b.csv").write_text("id,name,score\n3,cy,1.5\n")
+    v = ws.snapshot("people", csv_dir).version
+    assert v.format == "csv" and v.rows == 3
+    frame = ws.load("people").to_pandas()
+    assert list(frame["id"]) == [1, 2, 3] and frame["score"].dtype == "float64"
+
+    jsonl = ws.root / "events.jsonl"
+    jsonl.write_text("".join(json.dumps({"k": i, "v": f"x{i}"}) + "\n" for i in range(5)))
+    v = ws.snapshot("events", jsonl).version
+    assert v.format == "json" and v.rows == 5 and [f.path for f in v.files] == ["events.jsonl"]
+    assert ws.load("events", columns=["v"]).to_pandas()["v"].tolist()[-1] == "x4"
+
+
+def test_single_parquet_file(ws: Workspace, sales: Path) -> None:
+    v = ws.snapshot("day", sales / "date=2024-01-01" / "part-0.parquet").version
+    assert v.file_count == 1 and v.rows == 100 and v.partitioning == {}
+
+
+def test_dataframe_and_arrow_sources(ws: Workspace) -> None:
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "c"]})
+    v1 = ws.snapshot("frame", frame).version
+    assert v1.rows == 3 and v1.source.startswith("<pandas")
+    assert not ws.snapshot("frame", frame.copy()).created  # same content, same bytes
+    v2 = ws.snapshot("frame", pa.Table.from_pandas(frame.iloc[:2], preserve_index=False))
+    assert v2.created and v2.version.rows == 2
+    pd.testing.assert_frame_equal(ws.load("frame@1").to_pandas(), frame)
+
+
+def test_sql_query_source(ws: Workspace, tmp_path: Path) -> None:
+    db = tmp_path / "ops.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER, amount REAL, note TEXT)")
+        conn.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?)", [(i, i * 1.5, None) for i in range(1000)]
+        )
+    url = f"sqlite:///{db}"
+    v = ws.snapshot("orders", url, query="SELECT * FROM orders WHERE id < 10").version
+    assert v.rows == 10 and "SELECT * FROM orders" in v.source
+    assert ws.load("orders").to_pandas()["amount"].sum() == pytest.approx(
+        sum(i * 1.5 for i in range(10))
+    )
+    assert ws.snapshot("orders", url, table="orders").version.rows == 1000
+    assert not ws.snapshot("orders", url, table="orders").created  # same rows, same content
+    with pytest.raises(QueryError, match="no such table"):
+        ws.snapshot("orders", url, table="missing")
+    with pytest.raises(SourceError, match="needs a query or a table"):
+        ws.snapshot("orders", url)
+
+
+def test_source_from_mlcd_yaml(ws: Workspace, sales: Path) -> None:
+    config = ws.root / "mlcd.yaml"
+    config.write_text(
+        config.read_text().replace("datasets: {}", "datasets:\n  sales:\n    source: data/sales")
+    )
+    ws2 = Workspace(ws.root)
+    assert ws2.snapshot("sales").version.rows == 300

@@ -1,0 +1,98 @@
+"""The metadata DB: migrations create and upgrade the schema; writers never share a number."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from mlcd.errors import MetadataError
+from mlcd.meta import Database, known_revisions
+from mlcd.meta.db import MIGRATIONS
+from mlcd.meta.tables import metadata
+from mlcd.workspace import Workspace
+
+
+def test_fresh_db_is_migrated_to_head(tmp_path: Path) -> None:
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    db.migrate()
+    assert db.revision() == known_revisions()[-1]
+    assert (tmp_path / "meta.db").exists()
+    with db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_revision_ids_match_alembic_scripts() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    assert script.get_current_head() == known_revisions()[-1]
+    assert sorted(s.revision for s in script.walk_revisions()) == known_revisions()
+
+
+def test_migrations_produce_exactly_the_declared_tables(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    db.migrate()
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_an_older_db_upgrades_itself(tmp_path: Path) -> None:
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    db.migrate()
+    with db.engine.begin() as conn:  # simulate a DB made before any migration ran
+        conn.exec_driver_sql("DELETE FROM alembic_version")
+        for table in ("dataset_files", "dataset_versions", "datasets"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
+    again = Database("sqlite:///meta.db", base=tmp_path)
+    again.migrate()
+    assert again.revision() == known_revisions()[-1]
+    with again.read() as conn:
+        assert sa.inspect(conn).has_table("dataset_versions")
+
+
+def test_a_newer_db_is_refused_with_a_hint(tmp_path: Path) -> None:
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    db.migrate()
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(MetadataError, match="9999") as exc:
+        Database("sqlite:///meta.db", base=tmp_path).migrate()
+    assert "upgrade mlcd" in (exc.value.hint or "")
+
+
+def test_bad_metadata_url_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(MetadataError, match="cannot use metadata URL"):
+        Database("nosuchdialect://x", base=tmp_path)
+
+
+def _snapshot_in_process(root: str, index: int) -> int:
+    ws = Workspace(root)
+    frame = pd.DataFrame({"writer": [index] * 10, "value": range(10)})
+    result = ws.snapshot("shared", frame, message=f"writer {index}")
+    ws.close()
+    return result.version.number
+
+
+@pytest.mark.slow
+def test_concurrent_writers_get_distinct_gapless_versions(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    ws.close()
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        numbers = pool.starmap(_snapshot_in_process, [(str(ws.root), i) for i in range(8)])
+    assert sorted(numbers) == list(range(1, 9))
+    log = Workspace(ws.root).log("shared")
+    assert [v.number for v in log] == list(range(8, 0, -1))
+    assert sorted(v.message for v in log) == sorted(f"writer {i}" for i in range(8))
+    assert all(v.parent == v.number - 1 or v.number == 1 for v in log)

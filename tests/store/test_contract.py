@@ -1,0 +1,140 @@
+"""One contract for every ObjectStore backend: the same tests run against each of them."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
+from mlcd.store import LocalObjectStore, ObjectStore, hash_bytes, hash_file, open_store
+from mlcd.store.fsspec import FsspecObjectStore
+from mlcd.store.memory import MemoryObjectStore
+
+Factory = Callable[[Path], ObjectStore]
+BACKENDS: dict[str, Factory] = {
+    "local": lambda tmp: LocalObjectStore(tmp / "objects"),
+    "memory": lambda tmp: MemoryObjectStore(),
+    "fsspec-file": lambda tmp: FsspecObjectStore(f"file://{tmp}/objects"),
+    "fsspec-memory": lambda tmp: FsspecObjectStore(f"memory://mlcd-{uuid.uuid4().hex}"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
+    return BACKENDS[request.param](tmp_path)
+
+
+def test_put_file_returns_the_blake3_address(store: ObjectStore, tmp_path: Path) -> None:
+    src = tmp_path / "a.bin"
+    src.write_bytes(os.urandom(3 * 1024 * 1024 + 17))  # several chunks and a ragged tail
+    put = store.put_file(src)
+    assert put.blob == hash_file(src) == hash_bytes(src.read_bytes())
+    assert put.size == src.stat().st_size and put.new
+    assert store.has(put.blob)
+    assert store.get_bytes(put.blob) == src.read_bytes()
+
+
+def test_identical_content_is_stored_once(store: ObjectStore, tmp_path: Path) -> None:
+    (tmp_path / "x").write_bytes(b"same")
+    (tmp_path / "y").write_bytes(b"same")
+    first, second = store.put_file(tmp_path / "x"), store.put_file(tmp_path / "y")
+    assert first.blob == second.blob and first.new and not second.new
+    assert list(store.iter_blobs()) == [first.blob]
+
+
+def test_put_bytes_and_get_file(store: ObjectStore, tmp_path: Path) -> None:
+    put = store.put_bytes(b"hello")
+    dest = tmp_path / "out" / "copy.txt"
+    store.get_file(put.blob, dest)
+    assert dest.read_bytes() == b"hello"
+    with store.open(put.blob) as f:
+        assert f.read() == b"hello"
+
+
+def test_missing_blob_is_not_found(store: ObjectStore, tmp_path: Path) -> None:
+    absent = hash_bytes(b"never stored")
+    assert not store.has(absent)
+    with pytest.raises(NotFoundError, match="not in the store"):
+        store.get_bytes(absent)
+    with pytest.raises(NotFoundError):
+        store.get_file(absent, tmp_path / "nowhere")
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("bad", ["", "b3:../../etc/passwd", "md5:abc", "b3:" + "g" * 64])
+def test_malformed_ids_never_become_paths(store: ObjectStore, bad: str) -> None:
+    with pytest.raises(InvalidNameError):
+        store.has(bad)
+
+
+def test_empty_file(store: ObjectStore, tmp_path: Path) -> None:
+    (tmp_path / "empty").write_bytes(b"")
+    put = store.put_file(tmp_path / "empty")
+    assert put.size == 0 and store.get_bytes(put.blob) == b""
+
+
+def _damage(store: ObjectStore, blob: str) -> None:
+    if isinstance(store, MemoryObjectStore):
+        store.corrupt(blob)
+    elif isinstance(store, LocalObjectStore):
+        path = store.path_of(blob)
+        path.chmod(0o644)
+        path.write_bytes(b"bit rot")
+    else:
+        assert isinstance(store, FsspecObjectStore)
+        store.fs.pipe_file(store._key(blob[3:]), b"bit rot")
+
+
+def test_corrupt_blob_is_reported_by_name(store: ObjectStore, tmp_path: Path) -> None:
+    put = store.put_bytes(b"precious")
+    _damage(store, put.blob)
+    with pytest.raises(IntegrityError, match=put.blob):
+        store.get_bytes(put.blob)
+    with pytest.raises(IntegrityError):
+        store.get_file(put.blob, tmp_path / "restored")
+    assert not (tmp_path / "restored").exists(), "a corrupt blob must not be written out"
+
+
+def test_concurrent_puts_of_the_same_content(store: ObjectStore, tmp_path: Path) -> None:
+    src = tmp_path / "big"
+    src.write_bytes(os.urandom(2 * 1024 * 1024))
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(store.put_file(src))) for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.blob for r in results} == {hash_file(src)}
+    assert store.get_bytes(hash_file(src)) == src.read_bytes()
+
+
+def test_local_store_leaves_no_temp_files_and_blobs_are_read_only(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    (tmp_path / "f").write_bytes(b"data")
+    put = store.put_file(tmp_path / "f")
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    path = store.path_of(put.blob)
+    assert path.relative_to(tmp_path / "objects").parts[:2] == ("b3", put.blob[3:5])
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0
+    assert oct(path.stat().st_mode & 0o777) == oct(0o444)
+
+
+def test_failed_put_leaves_nothing(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    with pytest.raises(FileNotFoundError):
+        store.put_file(tmp_path / "does-not-exist")
+    assert list(store.iter_blobs()) == []
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
+    assert isinstance(open_store(".mlcd/objects", base=tmp_path), LocalObjectStore)
+    assert isinstance(open_store(f"file://{tmp_path}/o"), LocalObjectStore)
+    assert isinstance(open_store("memory://bucket/prefix"), FsspecObjectStore)

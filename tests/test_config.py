@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from mlcd.config import is_database_url, load_config
+from mlcd.errors import ConfigError, WorkspaceNotFoundError
+from mlcd.workspace import Workspace
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mlcd.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_init_template_parses_with_defaults(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "proj")
+    assert ws.config.project == "proj"
+    assert ws.config.store == ".mlcd/objects"
+    assert ws.config.metadata.startswith("sqlite:///")
+    assert "/.mlcd/" in (tmp_path / "proj" / ".gitignore").read_text()
+
+
+def test_full_config(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            "project: churn\nseed: 7\ndatasets:\n  sales:\n    source: data/sales/\n"
+            "  ops:\n    source: sqlite:///ops.db\n    table: orders\non:\n  x: y\n",
+        )
+    )
+    assert cfg.seed == 7
+    assert cfg.datasets["sales"].source == "data/sales/"
+    assert cfg.datasets["ops"].table == "orders"
+    assert cfg.on == {"x": "y"}  # a bare `on:` is YAML 1.1's boolean true
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("project: p\nbogus: 1\n", "bogus: unknown key"),
+        ("project: p\nseed: many\n", "seed:"),
+        ("seed: 1\n", "project: required key is missing"),
+        ("project: p\ndatasets:\n  sales:\n    source: ''\n", "datasets.sales.source: expected"),
+        ("project: p\ndatasets:\n  sales:\n    sorce: x\n", "datasets.sales.sorce: unknown key"),
+        ("project: p\ndatasets:\n  sales:\n    source: [1]\n", "datasets.sales.source"),
+        ("project: p\ndatasets:\n  sales:\n    source: d/\n    query: x\n", "datasets.sales:"),
+        ("project: p\ndatasets:\n  ../x:\n    source: d/\n", "invalid dataset name"),
+        ("project: [unclosed\n", "not valid YAML"),
+        ("- a\n- b\n", "expected a mapping"),
+    ],
+)
+def test_config_errors_name_the_key_path(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, text))
+    assert expected in exc.value.message
+
+
+def test_find_walks_up_like_git(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "proj")
+    deep = tmp_path / "proj" / "a" / "b"
+    deep.mkdir(parents=True)
+    assert Workspace.find(deep).root == tmp_path / "proj"
+    with pytest.raises(WorkspaceNotFoundError) as exc:
+        Workspace.find(tmp_path)
+    assert "mlcd init" in (exc.value.hint or "")
+
+
+def test_init_twice_is_an_error(tmp_path: Path) -> None:
+    Workspace.init(tmp_path)
+    with pytest.raises(ConfigError):
+        Workspace.init(tmp_path)
+
+
+def test_database_urls() -> None:
+    assert is_database_url("sqlite:///ops.db")
+    assert is_database_url("postgresql+psycopg://u@h/db")
+    assert not is_database_url("data/sales")
+    assert not is_database_url("s3://bucket/x")
