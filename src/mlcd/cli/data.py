@@ -10,7 +10,8 @@ import typer
 from mlcd.cli.state import options
 
 if TYPE_CHECKING:
-    from mlcd.data.manifest import DatasetVersion
+    from mlcd.data.manifest import DatasetVersion, FileEntry
+    from mlcd.workspace import Workspace
 
 app = typer.Typer(
     help="Versioned datasets: immutable, content-addressed snapshots.", no_args_is_help=True
@@ -19,7 +20,7 @@ app = typer.Typer(
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
-def _workspace():  # type: ignore[no-untyped-def]
+def _workspace() -> Workspace:
     from mlcd.workspace import Workspace
 
     return Workspace.find()
@@ -120,7 +121,7 @@ def show(
     _show(v, files)
 
 
-def _file_dict(f):  # type: ignore[no-untyped-def]
+def _file_dict(f: FileEntry) -> dict[str, object]:
     return {
         "path": f.path,
         "blob": f.blob,

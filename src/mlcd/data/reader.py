@@ -123,7 +123,8 @@ class DatasetReader:
             ) from exc
 
     def to_pandas(self) -> pd.DataFrame:
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def duckdb(
         self, connection: duckdb.DuckDBPyConnection | None = None
