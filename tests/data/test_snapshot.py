@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlcd.errors import NotFoundError, QueryError, SchemaConflictError, SourceError
+from mlcd.meta import known_revisions
 from mlcd.store import hash_file
 from mlcd.workspace import Workspace
 from tests.conftest import age, write_partitions
@@ -211,3 +214,28 @@ def test_source_from_mlcd_yaml(ws: Workspace, sales: Path) -> None:
     )
     ws2 = Workspace(ws.root)
     assert ws2.snapshot("sales").version.rows == 300
+
+
+def test_no_change_resnapshot_does_not_load_sqlalchemy(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    code = (
+        "import sys, mlcd\n"
+        "r = mlcd.open_workspace().snapshot('sales', 'data/sales')\n"
+        "assert not r.created and r.version.ref == 'sales@1' and r.version.rows == 300, r\n"
+        "print('sqlalchemy' in sys.modules, 'pyarrow' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ws.root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_fast_path_falls_back_when_the_db_is_not_at_head(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    assert ws.db.sqlite_path is not None
+    with sqlite3.connect(ws.db.sqlite_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0000'")
+    assert ws.db.peek("SELECT 1", ()) is None
+    with sqlite3.connect(ws.db.sqlite_path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (known_revisions()[-1],))
+    assert ws.db.peek("SELECT 1", ()) is not None

@@ -73,7 +73,7 @@ def test_a_newer_db_is_refused_with_a_hint(tmp_path: Path) -> None:
 
 def test_bad_metadata_url_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(MetadataError, match="cannot use metadata URL"):
-        Database("nosuchdialect://x", base=tmp_path)
+        Database("nosuchdialect://x", base=tmp_path).migrate()
 
 
 def _snapshot_in_process(root: str, index: int) -> int:

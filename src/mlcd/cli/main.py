@@ -75,20 +75,18 @@ def demo(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; MlcdError becomes `error:`/`hint:` and exit 1, Ctrl-C exits 130."""
+    import click
+
     signal.signal(signal.SIGTERM, _interrupt)
     code: Any
     try:
         code = app(args=argv, prog_name="mlcd", standalone_mode=False)
-    except typer.Exit as exc:  # raised by eager options such as --version
+    except click.exceptions.Exit as exc:  # raised by eager options such as --version
         code = exc.exit_code
-    except typer.TyperException as exc:  # usage errors: typer prints them its own way
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            print(f"error: {exc.message}", file=sys.stderr)
+    except click.ClickException as exc:  # usage errors, printed the way click does
+        exc.show()
         code = exc.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort):
         print("interrupted", file=sys.stderr)
         code = 130
     except Exception as exc:

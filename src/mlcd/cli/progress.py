@@ -6,17 +6,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-
-from mlcd.cli.render import err
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class IngestBar:
@@ -42,6 +35,17 @@ def ingest_bar(label: str, quiet: bool) -> Iterator[IngestBar | None]:
     if quiet or not sys.stderr.isatty():
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from mlcd.cli.render import err
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

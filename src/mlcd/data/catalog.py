@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo
+from mlcd.data.manifest import DatasetVersion, FileEntry
 from mlcd.errors import NotFoundError
 from mlcd.meta.tables import dataset_files, dataset_versions, datasets
 from mlcd.names import Ref
@@ -160,22 +160,4 @@ def _with_files(conn: Connection, version_id: int, version: DatasetVersion) -> D
 
 
 def _entity(row: Any) -> DatasetVersion:
-    created = row.created_at
-    if created.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
-        created = created.replace(tzinfo=UTC)
-    return DatasetVersion(
-        name=row.name,
-        number=row.number,
-        content_id=row.content_id,
-        parent=row.parent,
-        format=row.format,
-        schema=SchemaInfo.from_json(row.schema),
-        partitioning=json.loads(row.partitioning),
-        rows=row.rows,
-        file_count=row.files,
-        bytes=row.bytes,
-        source=row.source,
-        message=row.message,
-        created_at=created,
-        created_by=row.created_by,
-    )
+    return DatasetVersion.from_row(row._mapping)

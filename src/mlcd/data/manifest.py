@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from blake3 import blake3
@@ -90,6 +90,31 @@ class DatasetVersion:
     created_at: datetime
     created_by: str
     files: tuple[FileEntry, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> DatasetVersion:
+        """Build from a `dataset_versions` row joined with the dataset's `name`."""
+        created = row["created_at"]
+        if isinstance(created, str):  # the stdlib sqlite3 driver returns text
+            created = datetime.fromisoformat(created)
+        if created.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
+            created = created.replace(tzinfo=UTC)
+        return cls(
+            name=row["name"],
+            number=row["number"],
+            content_id=row["content_id"],
+            parent=row["parent"],
+            format=row["format"],
+            schema=SchemaInfo.from_json(row["schema"]),
+            partitioning=json.loads(row["partitioning"]),
+            rows=row["rows"],
+            file_count=row["files"],
+            bytes=row["bytes"],
+            source=row["source"],
+            message=row["message"],
+            created_at=created,
+            created_by=row["created_by"],
+        )
 
     @property
     def ref(self) -> str:

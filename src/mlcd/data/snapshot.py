@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlcd.data import catalog
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
 from mlcd.data.sources import (
     SourceFile,
@@ -188,7 +187,8 @@ def _ingest(
     workers: int,
 ) -> SnapshotResult:
     known = cache.lookup(files, fmt) if indexed and not rehash else {}
-    known = _present(ctx.store, known, workers)
+    gone = ctx.store.missing(k.blob for k in known.values()) if known else set()
+    known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
     todo = [f for f in files if f.abspath not in known]
     progress.start(len(todo), sum(f.size for f in todo))
     ingested = _store_files(ctx.store, todo, fmt, progress, workers)
@@ -206,6 +206,13 @@ def _ingest(
         )
         for f in files
     ]
+    if not todo and not append:  # cheap check first: nothing read, maybe nothing changed
+        newest = _peek_latest(ctx.db, name)
+        if newest is not None and newest.content_id == content_id(fmt, entries):
+            return SnapshotResult(newest, False, 0, 0, len(known))
+
+    from mlcd.data import catalog
+
     with ctx.db.write() as conn:
         ds_id = _existing(conn, name) if append else catalog.ensure_dataset(conn, name)
         parent = catalog.latest(conn, ds_id)
@@ -221,7 +228,27 @@ def _ingest(
     return SnapshotResult(version, True, len(todo), _nbytes(todo), len(known))
 
 
+_PEEK_LATEST = (
+    "SELECT v.*, d.name FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id "
+    "WHERE d.name = ? ORDER BY v.number DESC LIMIT 1"
+)
+
+
+def _peek_latest(db: Database, name: str) -> DatasetVersion | None:
+    """The newest version without importing SQLAlchemy (None when the fast path can't tell).
+
+    A no-change re-snapshot is a command people run in loops and hooks; it should cost
+    a stat per file, not an ORM import.
+    """
+    rows = db.peek(_PEEK_LATEST, (name,))
+    return (
+        DatasetVersion.from_row(dict(zip(rows[0].keys(), rows[0], strict=True))) if rows else None
+    )
+
+
 def _existing(conn: Any, name: str) -> int:
+    from mlcd.data import catalog
+
     ds_id = catalog.dataset_id(conn, name, lock=True)
     if ds_id is None:
         raise NotFoundError(
@@ -233,16 +260,6 @@ def _existing(conn: Any, name: str) -> int:
 
 def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
-
-
-def _present(store: ObjectStore, known: dict[str, Known], workers: int) -> dict[str, Known]:
-    """Drop index entries whose blob is gone from the store (deleted by hand or by gc)."""
-    if not known:
-        return known
-    items = list(known.items())
-    with ThreadPoolExecutor(workers) as pool:
-        present = list(pool.map(lambda kv: store.has(kv[1].blob), items))
-    return {path: k for (path, k), ok in zip(items, present, strict=True) if ok}
 
 
 def _store_files(
@@ -292,6 +309,8 @@ def _on_top_of(
         raise SourceError(
             f"cannot append {fmt} files to {parent.ref}, which holds {parent.format} files"
         )
+    from mlcd.data import catalog
+
     base = catalog.resolve(conn, Ref(name, parent.number), with_files=True).files
     existing = {f.path for f in base}
     clash = [e.path for e in entries if e.path in existing]

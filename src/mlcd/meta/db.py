@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, make_url
+from typing import TYPE_CHECKING, Any
 
 from mlcd.errors import MetadataError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,22 +31,50 @@ class Database:
     """
 
     def __init__(self, url: str, base: str | Path = ".") -> None:
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database)
-            path = path if path.is_absolute() else Path(base) / path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            parsed = parsed.set(database=str(path))
-        self.url = parsed.render_as_string(hide_password=True)
+        # SQLAlchemy costs ~0.25 s to import: parse SQLite URLs by hand so that the cheap
+        # paths (`peek_latest`) never load it; everything else creates the engine on first use.
+        self.sqlite_path: Path | None = None
+        self.is_sqlite = url.split(":", 1)[0].split("+")[0] == "sqlite"
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and "?" not in url:
+            path = Path(url.removeprefix("sqlite:///"))
+            self.sqlite_path = path if path.is_absolute() else Path(base).absolute() / path
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{self.sqlite_path}"
+        self._raw_url = url
+        self.url = url if self.is_sqlite else _redacted(url)
+        self._migrated = False
+
+    @cached_property
+    def engine(self) -> Engine:
+        import sqlalchemy as sa
+
         try:
-            self.engine = _create_engine(parsed)
+            return _create_engine(sa.engine.make_url(self._raw_url))
         except (sa.exc.ArgumentError, ImportError) as exc:
             raise MetadataError(
                 f"cannot use metadata URL {self.url}: {exc}",
                 hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
             ) from exc
-        self._migrated = False
+
+    def peek(self, query: str, params: tuple[Any, ...]) -> list[sqlite3.Row] | None:
+        """Run a read-only query over the stdlib driver, for paths that must be fast.
+
+        Returns None when that is not possible (not a SQLite file, schema not at the newest
+        revision, any driver error): the caller then takes the normal path.
+        """
+        if self.sqlite_path is None or not self.sqlite_path.is_file():
+            return None
+        try:
+            with contextlib.closing(
+                sqlite3.connect(f"file:{self.sqlite_path}?mode=ro", uri=True, timeout=5)
+            ) as conn:
+                conn.row_factory = sqlite3.Row
+                revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                if revision is None or revision[0] != known_revisions()[-1]:
+                    return None
+                return conn.execute(query, params).fetchall()
+        except sqlite3.Error:
+            return None
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
@@ -66,6 +96,8 @@ class Database:
 
     @contextlib.contextmanager
     def _translated(self) -> Iterator[None]:
+        import sqlalchemy as sa
+
         try:
             yield
         except sa.exc.OperationalError as exc:
@@ -86,6 +118,8 @@ class Database:
         head = known[-1]
         current = self.revision()
         if current != head:
+            import sqlalchemy as sa
+
             with self._translated(), self._write_connection() as conn:
                 if self.engine.dialect.name == "postgresql":
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7157746542)"))
@@ -101,10 +135,25 @@ class Database:
         self._migrated = True
 
     def close(self) -> None:
-        self.engine.dispose()
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def _redacted(url: str) -> str:
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError as exc:
+        raise MetadataError(
+            f"cannot use metadata URL {url!r}: {exc}",
+            hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
+        ) from exc
 
 
 def _current_revision(conn: Connection) -> str | None:
+    import sqlalchemy as sa
+
     if not sa.inspect(conn).has_table("alembic_version"):
         return None
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
@@ -121,6 +170,9 @@ def _upgrade(conn: Connection, revision: str) -> None:
 
 
 def _create_engine(url: sa.URL) -> Engine:
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"timeout": 60})

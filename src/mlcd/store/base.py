@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
@@ -92,6 +92,10 @@ class ObjectStore(Protocol):
     def put_bytes(self, data: bytes) -> PutResult: ...
 
     def has(self, blob: str) -> bool: ...
+
+    def missing(self, blobs: Iterable[str]) -> set[str]:
+        """The blobs of `blobs` that are not stored, answered in bulk where the backend can."""
+        ...
 
     def get_bytes(self, blob: str) -> bytes:
         """Return a blob's content, verified against its id."""

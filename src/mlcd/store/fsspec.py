@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -83,6 +83,14 @@ class FsspecObjectStore:
 
     def has(self, blob: str) -> bool:
         return bool(self.fs.exists(self._key(check_blob_id(blob))))
+
+    def missing(self, blobs: Iterable[str]) -> set[str]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        wanted = sorted(set(blobs))
+        with ThreadPoolExecutor(16) as pool:  # one round trip each; overlap them
+            present = list(pool.map(self.has, wanted))
+        return {b for b, ok in zip(wanted, present, strict=True) if not ok}
 
     def get_bytes(self, blob: str) -> bytes:
         try:

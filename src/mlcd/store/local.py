@@ -6,7 +6,7 @@ import contextlib
 import os
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -85,6 +85,9 @@ class LocalObjectStore:
 
     def has(self, blob: str) -> bool:
         return self.path_of(blob).is_file()
+
+    def missing(self, blobs: Iterable[str]) -> set[str]:
+        return {b for b in blobs if not self.has(b)}  # a stat each: cheaper than a thread pool
 
     def get_bytes(self, blob: str) -> bytes:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -34,6 +34,9 @@ class MemoryObjectStore:
     def has(self, blob: str) -> bool:
         check_blob_id(blob)
         return blob in self.blobs
+
+    def missing(self, blobs: Iterable[str]) -> set[str]:
+        return {b for b in blobs if not self.has(b)}
 
     def get_bytes(self, blob: str) -> bytes:
         check_blob_id(blob)
