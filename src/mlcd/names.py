@@ -38,6 +38,8 @@ class Ref:
 def parse_ref(text: str, kind: str = "dataset", default: str | None = "latest") -> Ref:
     """Parse `name@N` or `name@latest` (or a bare name, taken as `default`)."""
     name, sep, version = text.partition("@")
+    if sep and not name:  # "@3": say which reference, not just "name is empty"
+        raise InvalidNameError(f"no {kind} name before '@' in {text!r}", hint=f"write NAME{text}")
     validate_name(name, kind)
     if not sep:
         if default is None:

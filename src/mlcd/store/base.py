@@ -44,6 +44,22 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return blob_id(hasher.hexdigest())
 
 
+def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:
+    """Copy `src` to `dst` in fixed-size chunks, hashing the bytes as they pass.
+
+    One read per byte and bounded memory; returns (hex digest, size).
+    """
+    hasher = blake3()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    while n := src.readinto(buf):  # type: ignore[attr-defined]
+        hasher.update(view[:n])
+        dst.write(view[:n])
+        size += n
+    return hasher.hexdigest(), size
+
+
 def fanout(hexdigest: str) -> str:
     """Relative key of a blob: `b3/ab/cdef...`, so no folder grows past 256 entries per level."""
     return f"b3/{hexdigest[:2]}/{hexdigest[2:]}"

@@ -13,10 +13,10 @@ from blake3 import blake3
 
 from mlcd.errors import BackendError
 from mlcd.store.base import (
-    CHUNK,
     PutResult,
     blob_id,
     check_blob_id,
+    copy_hashing,
     corrupt,
     fanout,
     missing,
@@ -63,14 +63,9 @@ class FsspecObjectStore:
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         def write(tmp: str) -> PutResult:
-            hasher = blake3()
-            size = 0
-            with open(path, "rb") as src, self.fs.open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-            return self._commit(tmp, hasher.hexdigest(), size)
+            with open(path, "rb", buffering=0) as src, self.fs.open(tmp, "wb") as out:
+                hexdigest, size = copy_hashing(src, out)
+            return self._commit(tmp, hexdigest, size)
 
         return self._guarded(write)
 
@@ -103,14 +98,11 @@ class FsspecObjectStore:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        hasher = blake3()
         try:
             with self.open(blob) as src, open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    hasher.update(chunk)
-                    out.write(chunk)
-            if blob_id(hasher.hexdigest()) != blob:
-                raise corrupt(blob, blob_id(hasher.hexdigest()))
+                hexdigest, _ = copy_hashing(src, out)
+            if blob_id(hexdigest) != blob:
+                raise corrupt(blob, blob_id(hexdigest))
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -14,10 +14,10 @@ from blake3 import blake3
 
 from mlcd.errors import BackendError
 from mlcd.store.base import (
-    CHUNK,
     PutResult,
     blob_id,
     check_blob_id,
+    copy_hashing,
     corrupt,
     fanout,
     missing,
@@ -56,18 +56,11 @@ class LocalObjectStore:
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        hasher = blake3()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         tmp = self._tmp_path()
-        size = 0
         try:
             with open(path, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as out:
-                while n := src.readinto(buf):
-                    hasher.update(view[:n])
-                    out.write(view[:n])
-                    size += n
-            return self._commit(tmp, hasher.hexdigest(), size)
+                hexdigest, size = copy_hashing(src, out)
+            return self._commit(tmp, hexdigest, size)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -100,16 +93,11 @@ class LocalObjectStore:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        hasher = blake3()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
         try:
             with open(self.path_of(blob), "rb", buffering=0) as src, open(tmp, "wb") as out:
-                while n := src.readinto(buf):
-                    hasher.update(view[:n])
-                    out.write(view[:n])
-            if blob_id(hasher.hexdigest()) != blob:
-                raise corrupt(blob, blob_id(hasher.hexdigest()))
+                hexdigest, _ = copy_hashing(src, out)
+            if blob_id(hexdigest) != blob:
+                raise corrupt(blob, blob_id(hexdigest))
             os.replace(tmp, dest)
         except FileNotFoundError as exc:
             if exc.filename == str(self.path_of(blob)):
