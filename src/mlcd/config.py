@@ -48,6 +48,25 @@ class DatasetConfig(_Strict):
         return self
 
 
+class StepConfig(_Strict):
+    """A pipeline step: a command or `module:function`, what it reads, and what it writes."""
+
+    run: str
+    inputs: list[str] = Field(default_factory=list)
+    params: list[str] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    metrics: str | None = None
+    deps: list[str] = Field(default_factory=list)
+    model: dict[str, Any] | None = None
+
+    @field_validator("run")
+    @classmethod
+    def _run_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a shell command or module:function, got an empty string")
+        return value
+
+
 class MlcdConfig(_Strict):
     """The whole of mlcd.yaml. Sections of later features are kept as plain mappings for now."""
 
@@ -56,7 +75,7 @@ class MlcdConfig(_Strict):
     store: str = ".mlcd/objects"
     metadata: str = "sqlite:///.mlcd/mlcd.db"
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
-    steps: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, StepConfig] = Field(default_factory=dict)
     release: dict[str, Any] = Field(default_factory=dict)
     on: dict[str, Any] = Field(default_factory=dict)
 
@@ -64,6 +83,13 @@ class MlcdConfig(_Strict):
     @classmethod
     def _valid_project(cls, value: str) -> str:
         return _name(value, "project")
+
+    @field_validator("steps")
+    @classmethod
+    def _valid_step_names(cls, value: dict[str, StepConfig]) -> dict[str, StepConfig]:
+        for name in value:
+            _name(name, "step")
+        return value
 
     @field_validator("datasets")
     @classmethod

@@ -9,6 +9,7 @@
     ├── SchemaConflictError      files of one snapshot whose schemas cannot be unified
     ├── QueryError               a partition filter or SQL query that fails
     ├── IntegrityError           stored content that does not match its hash
+    ├── StepFailedError          a pipeline step that failed, or did not write its outputs
     ├── MetadataError            the metadata DB is unreachable or at an unknown schema revision
     └── BackendError             a storage backend failed (network, permissions, ...)
 
@@ -63,6 +64,10 @@ class QueryError(MlcdError):
 
 class IntegrityError(MlcdError):
     """Stored content that does not match the hash it is addressed by."""
+
+
+class StepFailedError(MlcdError):
+    """A pipeline step exited non-zero, was interrupted, or did not write a declared output."""
 
 
 class MetadataError(MlcdError):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from mlcd.errors import MetadataError
 from mlcd.meta import Database, known_revisions
-from mlcd.meta.db import MIGRATIONS
+from mlcd.meta.db import MIGRATIONS, _upgrade
 from mlcd.meta.tables import metadata
 from mlcd.workspace import Workspace
 
@@ -47,18 +47,21 @@ def test_migrations_produce_exactly_the_declared_tables(tmp_path: Path) -> None:
     assert diff == []
 
 
-def test_an_older_db_upgrades_itself(tmp_path: Path) -> None:
+def test_an_older_db_upgrades_itself_and_keeps_its_data(tmp_path: Path) -> None:
+    old = Database("sqlite:///meta.db", base=tmp_path)
+    with old.engine.begin() as conn:  # a DB made by the first release: revision 0001 only
+        _upgrade(conn, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO datasets (name, created_at) VALUES ('kept', '2024-01-01 00:00:00')"
+        )
+    old.close()
+    assert Database("sqlite:///meta.db", base=tmp_path).revision() == "0001"
     db = Database("sqlite:///meta.db", base=tmp_path)
     db.migrate()
-    with db.engine.begin() as conn:  # simulate a DB made before any migration ran
-        conn.exec_driver_sql("DELETE FROM alembic_version")
-        for table in ("dataset_files", "dataset_versions", "datasets"):
-            conn.exec_driver_sql(f"DROP TABLE {table}")
-    again = Database("sqlite:///meta.db", base=tmp_path)
-    again.migrate()
-    assert again.revision() == known_revisions()[-1]
-    with again.read() as conn:
-        assert sa.inspect(conn).has_table("dataset_versions")
+    assert db.revision() == known_revisions()[-1] != "0001"
+    with db.read() as conn:
+        assert sa.inspect(conn).has_table("runs")
+        assert conn.exec_driver_sql("SELECT name FROM datasets").scalar() == "kept"
 
 
 def test_a_newer_db_is_refused_with_a_hint(tmp_path: Path) -> None:

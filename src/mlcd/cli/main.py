@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> None:
         code = app(args=argv, prog_name="mlcd", standalone_mode=False)
     except click.exceptions.Exit as exc:  # raised by eager options such as --version
         code = exc.exit_code
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            print("interrupted", file=sys.stderr)
     except click.ClickException as exc:  # usage errors, printed the way click does
         exc.show()
         code = exc.exit_code

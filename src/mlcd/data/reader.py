@@ -64,8 +64,9 @@ class DatasetReader:
             con.register("partitions", table)
             keep = con.execute(f"SELECT _i FROM partitions WHERE {self.partitions}").fetchall()
         except duckdb.Error as exc:
+            reason = str(exc).split("\n\nLINE ")[0].replace("\n", " ")  # one line, no caret
             raise QueryError(
-                f"partition filter {self.partitions!r} failed: {exc}",
+                f"partition filter {self.partitions!r} failed: {reason}",
                 hint=f"write a SQL condition over {', '.join(self.version.partitioning)}",
             ) from None
         chosen = sorted(i for (i,) in keep)

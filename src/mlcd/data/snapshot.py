@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
 from mlcd.data.sources import (
+    FileFacts,
     SourceFile,
     check_consistent,
     read_facts,
@@ -190,6 +191,8 @@ def _ingest(
     gone = ctx.store.missing(k.blob for k in known.values()) if known else set()
     known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
     todo = [f for f in files if f.abspath not in known]
+    if append and todo:  # refuse a bad append before storing a single blob
+        _check_append(ctx.db, name, fmt)
     progress.start(len(todo), sum(f.size for f in todo))
     ingested = _store_files(ctx.store, todo, fmt, progress, workers)
     if indexed:
@@ -258,6 +261,20 @@ def _existing(conn: Any, name: str) -> int:
     return ds_id
 
 
+def _check_append(db: Database, name: str, fmt: str) -> None:
+    from mlcd.data import catalog
+
+    with db.read() as conn:
+        _same_format(catalog.latest(conn, _existing(conn, name)), fmt)
+
+
+def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
+    if parent is not None and parent.format != fmt:
+        raise SourceError(
+            f"cannot append {fmt} files to {parent.ref}, which holds {parent.format} files"
+        )
+
+
 def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
 
@@ -265,15 +282,14 @@ def _nbytes(files: list[SourceFile]) -> int:
 def _store_files(
     store: ObjectStore, todo: list[SourceFile], fmt: str, progress: Progress, workers: int
 ) -> dict[str, tuple[Known, bytes]]:
-    """Read facts, then hash-while-copy each file into the store, in parallel.
+    """Read every file's facts, then hash-while-copy each file into the store, in parallel.
 
-    Facts come first so a corrupt file is refused before any of its bytes are stored.
+    All facts come first so a corrupt file is refused before any file's bytes are stored.
     """
     if not todo:
         return {}
 
-    def one(f: SourceFile) -> tuple[Known, bytes]:
-        facts = read_facts(f.abspath, fmt, f.path)
+    def one(f: SourceFile, facts: FileFacts) -> tuple[Known, bytes]:
         put = store.put_file(f.abspath)
         st = os.stat(f.abspath)
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or put.size != f.size:
@@ -288,7 +304,8 @@ def _store_files(
 
     pool = ThreadPoolExecutor(workers)
     try:
-        results = list(pool.map(one, todo))
+        facts = list(pool.map(lambda f: read_facts(f.abspath, fmt, f.path), todo))
+        results = list(pool.map(one, todo, facts))
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -305,10 +322,7 @@ def _on_top_of(
 ) -> list[FileEntry]:
     if parent is None:
         return entries
-    if parent.format != fmt:
-        raise SourceError(
-            f"cannot append {fmt} files to {parent.ref}, which holds {parent.format} files"
-        )
+    _same_format(parent, fmt)
     from mlcd.data import catalog
 
     base = catalog.resolve(conn, Ref(name, parent.number), with_files=True).files

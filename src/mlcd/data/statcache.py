@@ -9,6 +9,7 @@ entries are re-hashed once.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -64,6 +65,26 @@ class StatCache:
             ):
                 out[f.abspath] = Known(blob, rows, sid)
         return out
+
+    def blob_of(self, path: str, st: os.stat_result) -> str | None:
+        """The blob of a file whose stat is unchanged since it was recorded (not racily)."""
+        row = self.conn.execute(
+            "SELECT size, mtime_ns, inode, blob, recorded_ns FROM stat WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None:
+            return None
+        size, mtime_ns, inode, blob, recorded_ns = row
+        if (size, mtime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ino):
+            return None
+        return str(blob) if mtime_ns < recorded_ns - RACY_NS else None
+
+    def remember(self, entries: Iterable[tuple[str, os.stat_result, str]]) -> None:
+        """Record (path, stat, blob) for files hashed outside a dataset snapshot."""
+        now = time.time_ns()
+        rows = [(p, st.st_size, st.st_mtime_ns, st.st_ino, blob, now) for p, st, blob in entries]
+        if rows:
+            with self._transaction():
+                self.conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def facts(self, blob: str, fmt: str) -> Known | None:
         row = self.conn.execute(

@@ -1,0 +1,1 @@
+"""Reproducible pipelines: steps, DAG, content-keyed cache, runner, run records."""

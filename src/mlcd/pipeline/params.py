@@ -1,0 +1,76 @@
+"""Parameters: params.yaml, typed `--set key=value` overrides, and each step's slice of them."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlcd.errors import ConfigError
+
+PARAMS_FILE = "params.yaml"
+_MISSING = object()
+
+
+def load_params(root: Path) -> dict[str, Any]:
+    """The workspace's params.yaml as a mapping ({} when there is none)."""
+    import yaml
+
+    path = root / PARAMS_FILE
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{PARAMS_FILE} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{PARAMS_FILE}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def lookup(params: Mapping[str, Any], key: str) -> Any:
+    """The value at a dotted key (`train.lr`), or _MISSING."""
+    node: Any = params
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def has(params: Mapping[str, Any], key: str) -> bool:
+    return lookup(params, key) is not _MISSING
+
+
+def apply_overrides(params: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply `key=value` overrides; values are typed the YAML way (0.1, true, [1, 2], text)."""
+    import yaml
+
+    result = copy.deepcopy(dict(params))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.lr=0.1")
+        if not has(result, key):
+            raise ConfigError(
+                f"--set {key}: no such key in {PARAMS_FILE}",
+                hint=f"add {key} to {PARAMS_FILE} first, so every run records it",
+            )
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        *parents, leaf = key.split(".")
+        node = result
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return result
+
+
+def select(params: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """A step's params: each declared key (dotted or top-level) with its value."""
+    return {key: lookup(params, key) for key in keys}
