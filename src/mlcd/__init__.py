@@ -1,6 +1,7 @@
 """mlcd: continuous delivery for machine learning.
 
-The public API is small: open a workspace, snapshot and load datasets.
+The public API is small: open a workspace, snapshot and load datasets, and, inside a
+pipeline step, read the run's pinned inputs and params and log metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlcd._version import __version__
 from mlcd.errors import MlcdError
+from mlcd.pipeline.context import current_run, inputs, log_metric, log_param, params
+from mlcd.pipeline.seeds import seed_everything
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,7 +23,20 @@ if TYPE_CHECKING:
     from mlcd.data.snapshot import SnapshotResult
     from mlcd.workspace import Workspace
 
-__all__ = ["MlcdError", "Workspace", "__version__", "load", "open_workspace", "snapshot"]
+__all__ = [
+    "MlcdError",
+    "Workspace",
+    "__version__",
+    "current_run",
+    "inputs",
+    "load",
+    "log_metric",
+    "log_param",
+    "open_workspace",
+    "params",
+    "seed_everything",
+    "snapshot",
+]
 
 
 def __getattr__(name: str) -> Any:

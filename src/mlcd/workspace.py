@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from mlcd.data.reader import DatasetReader
     from mlcd.data.snapshot import Progress, SnapshotResult
     from mlcd.meta import Database
+    from mlcd.pipeline.compare import RunComparison
+    from mlcd.pipeline.records import Run
+    from mlcd.pipeline.runner import Reporter, RunResult
+    from mlcd.pipeline.spec import Pipeline
     from mlcd.store import ObjectStore
 
 STATE_DIR = ".mlcd"
@@ -229,6 +233,83 @@ class Workspace:
         version = self.version(ref, with_files=True)
         materialize(version, self.store, Path(dest))
         return version
+
+    # -- pipelines -------------------------------------------------------------------------
+
+    def pipeline(self, overrides: Sequence[str] = ()) -> Pipeline:
+        """The validated steps of mlcd.yaml, in run order."""
+        from mlcd.pipeline.runner import load_pipeline
+
+        return load_pipeline(self, overrides)[0]
+
+    def run(
+        self,
+        targets: Sequence[str] = (),
+        *,
+        overrides: Sequence[str] = (),
+        seed: int | None = None,
+        force: bool = False,
+        jobs: int = 1,
+        check_determinism: bool = False,
+        require_clean: bool = False,
+        reporter: Reporter | None = None,
+        command: str = "mlcd run",
+    ) -> RunResult:
+        """Run steps (default: all) and what they need; unchanged steps come from the cache.
+
+        Args:
+            targets: step names; their upstream steps run too.
+            overrides: `key=value` params overrides (`train.lr=0.1`), typed like YAML.
+            seed: the run's seed (default: `seed:` of mlcd.yaml).
+            force: execute every step even when its key is cached.
+            jobs: how many independent steps may run at once.
+            check_determinism: run each executed step twice and compare its outputs.
+            require_clean: refuse to run on a dirty git work tree.
+        """
+        from mlcd.pipeline.runner import RunOptions, run_pipeline
+
+        options = RunOptions(
+            targets=targets,
+            overrides=overrides,
+            seed=seed,
+            force=force,
+            jobs=jobs,
+            check_determinism=check_determinism,
+            require_clean=require_clean,
+            command=command,
+        )
+        return run_pipeline(self, options, reporter)
+
+    def runs(self, limit: int = 50) -> list[Run]:
+        """The newest runs first."""
+        from mlcd.pipeline import records
+
+        with self.db.read() as conn:
+            return records.list_runs(conn, limit)
+
+    def get_run(self, run_id: str) -> Run:
+        """A run by id, unique id prefix, or `latest`."""
+        from mlcd.pipeline import records
+
+        with self.db.read() as conn:
+            return records.get_run(conn, run_id)
+
+    def compare_runs(self, a: str, b: str) -> RunComparison:
+        from mlcd.pipeline.compare import compare_runs
+
+        return compare_runs(self.get_run(a), self.get_run(b))
+
+    def logs(self, run_id: str, step: str, stream: str = "stdout") -> bytes:
+        """What a step of a run printed, from the store."""
+        run = self.get_run(run_id)
+        for rec in run.steps:
+            if rec.step == step:
+                blob = rec.stdout if stream == "stdout" else rec.stderr
+                return self.store.get_bytes(blob) if blob else b""
+        raise NotFoundError(
+            f"run {run.id} has no step {step!r}",
+            hint=f"its steps: {', '.join(s.step for s in run.steps) or 'none'}",
+        )
 
 
 def _project_name(folder: str) -> str:
