@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcd._version import __version__
-from mlcd.cli import data
+from mlcd.cli import data, env, run, runs
 from mlcd.cli.state import options
 
 app = typer.Typer(
@@ -24,6 +26,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data.app, name="data")
+app.command("run")(run.run)
+app.command("dag")(run.dag)
+app.add_typer(runs.app, name="runs")
+app.command("logs")(runs.logs)
+app.add_typer(env.app, name="env")
 
 
 def _version(value: bool) -> None:
@@ -77,27 +84,38 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; MlcdError becomes `error:`/`hint:` and exit 1, Ctrl-C exits 130."""
     import click
 
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     code: Any
     try:
         code = app(args=argv, prog_name="mlcd", standalone_mode=False)
     except click.exceptions.Exit as exc:  # raised by eager options such as --version
         code = exc.exit_code
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
-            print("interrupted", file=sys.stderr)
     except click.ClickException as exc:  # usage errors, printed the way click does
         exc.show()
         code = exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
-        print("interrupted", file=sys.stderr)
         code = 130
     except Exception as exc:
         code = _report(exc)
+    if code == 130:  # typer returns Ctrl-C as a silent exit 130
+        print("interrupted", file=sys.stderr, flush=True)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    # Unwind gracefully, but never hang: a signal that lands inside a `with lock:` of a thread
+    # pool can leave the lock held and the unwinding deadlocked. Every write is crash-safe, so
+    # leaving hard after a grace period loses nothing.
+    timer = threading.Timer(5.0, _leave)
+    timer.daemon = True
+    timer.start()
     raise KeyboardInterrupt
+
+
+def _leave() -> None:
+    print("interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
 
 
 def _report(exc: Exception) -> int:

@@ -34,6 +34,7 @@ def when(moment: datetime) -> str:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     t = Table(*columns, title=title, title_justify="left", header_style="bold")
+    t.columns[0].no_wrap = True  # ids and names stay whole; other columns wrap
     for row in rows:
         t.add_row(*("" if v is None else str(v) for v in row))
     out.print(t)
