@@ -31,17 +31,17 @@ def list_(
         out.print("no runs yet: mlcd run")
         return
     table(
-        ["run", "status", "started", "took", "steps", "commit", "command"],
+        ["run", "status", "started", "took", "ran", "cached", "commit"],
         [
             (
                 r.id,
                 r.status,
                 when(r.started_at),
                 f"{r.duration:.1f} s" if r.duration is not None else "",
-                " ".join(f"{s.step}:{s.status}" for s in r.steps),
+                sum(s.status == "succeeded" for s in r.steps),
+                sum(s.status == "cached" for s in r.steps),
                 ((r.git or {}).get("commit") or "-")[:10]
                 + ("*" if (r.git or {}).get("dirty") else ""),
-                r.command,
             )
             for r in runs
         ],
