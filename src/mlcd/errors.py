@@ -10,6 +10,8 @@
     ├── QueryError               a partition filter or SQL query that fails
     ├── IntegrityError           stored content that does not match its hash
     ├── StepFailedError          a pipeline step that failed, or did not write its outputs
+    ├── DirtyWorkTreeError       a clean commit was required, but the tree has changes or no git
+    ├── GitError                 git is installed but failed on the repository
     ├── MetadataError            the metadata DB is unreachable or at an unknown schema revision
     └── BackendError             a storage backend failed (network, permissions, ...)
 
@@ -68,6 +70,15 @@ class IntegrityError(MlcdError):
 
 class StepFailedError(MlcdError):
     """A pipeline step exited non-zero, was interrupted, or did not write a declared output."""
+
+
+class DirtyWorkTreeError(MlcdError):
+    """A clean commit was required: the work tree has uncommitted changes, or there is no git."""
+
+
+class GitError(MlcdError):
+    """git failed on a repository (dubious ownership, corrupt repository): the code version of a
+    run would go unrecorded, so this is an error rather than "no git"."""
 
 
 class MetadataError(MlcdError):
