@@ -8,8 +8,14 @@ def test_public_names_are_pinned() -> None:
         "MlcdError",
         "Workspace",
         "__version__",
+        "current_run",
+        "inputs",
         "load",
+        "log_metric",
+        "log_param",
         "open_workspace",
+        "params",
+        "seed_everything",
         "snapshot",
     ]
     for name in mlcd.__all__:

@@ -284,14 +284,14 @@ class Workspace:
         """The newest runs first."""
         from mlcd.pipeline import records
 
-        with self.db.read() as conn:
+        with self.db.sql() as conn:
             return records.list_runs(conn, limit)
 
     def get_run(self, run_id: str) -> Run:
         """A run by id, unique id prefix, or `latest`."""
         from mlcd.pipeline import records
 
-        with self.db.read() as conn:
+        with self.db.sql() as conn:
             return records.get_run(conn, run_id)
 
     def compare_runs(self, a: str, b: str) -> RunComparison:

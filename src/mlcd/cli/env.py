@@ -55,6 +55,7 @@ def diff(a: RunArg, b: RunArg, json: JsonOpt = False) -> None:
                 "changed": {k: list(v) for k, v in d.changed.items()},
                 "python": d.python,
                 "platform": d.platform,
+                "machine": d.machine,
             }
         )
         return
@@ -66,6 +67,8 @@ def diff(a: RunArg, b: RunArg, json: JsonOpt = False) -> None:
         *((n, v, "-") for n, v in d.removed.items()),
         *((n, o, nw) for n, (o, nw) in d.changed.items()),
     ]
-    table(["package", ra.id, rb.id], rows)
-    if d.python:
-        out.print(f"python: {d.python[0]} -> {d.python[1]}")
+    if rows:
+        table(["package", ra.id, rb.id], rows)
+    for label, change in (("python", d.python), ("platform", d.platform), ("machine", d.machine)):
+        if change:
+            out.print(f"{label}: {change[0]} -> {change[1]}")

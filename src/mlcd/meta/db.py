@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlcd.errors import MetadataError
 
@@ -77,6 +78,44 @@ class Database:
             return None
 
     @contextlib.contextmanager
+    def sql(self, write: bool = False) -> Iterator[SqlConnection]:
+        """A transaction for plain, portable SQL with `:name` parameters.
+
+        On a SQLite file already at the newest revision this uses the stdlib driver: importing
+        SQLAlchemy costs ~0.25 s, most of what a fully cached `mlcd run` would take. Anywhere
+        else (PostgreSQL, a DB to migrate) it goes through SQLAlchemy.
+        """
+        if self.sqlite_path is not None and self._sqlite_at_head():
+            conn = sqlite3.connect(self.sqlite_path, timeout=60, isolation_level=None)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA busy_timeout=60000")
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield _SqliteConnection(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                raise MetadataError(
+                    f"metadata DB {self.url} failed: {exc}",
+                    hint="check that the database is not locked by a crashed process",
+                ) from exc
+            finally:
+                conn.close()
+            return
+        with self.write() if write else self.read() as sa_conn:
+            yield _AlchemyConnection(sa_conn)
+
+    def _sqlite_at_head(self) -> bool:
+        if self._migrated:
+            return True
+        rows = self.peek("SELECT 1", ())
+        self._migrated = rows is not None
+        return self._migrated
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         self.migrate()
         with self._translated(), self.engine.connect() as conn, conn.begin():
@@ -137,6 +176,53 @@ class Database:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+class SqlConnection(Protocol):
+    """Plain SQL in a transaction; rows come back as dicts."""
+
+    def execute(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+# SQLAlchemy stores SQLite datetimes as naive UTC text in this format; both lanes must agree
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class _SqliteConnection:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        values = {k: _to_sqlite(v) for k, v in (params or {}).items()}
+        cursor = self.conn.execute(sql, values)
+        return [dict(row) for row in cursor.fetchall()] if cursor.description else []
+
+
+def _to_sqlite(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_DATETIME)
+    return value
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A datetime read by either lane, as an aware UTC datetime."""
+    if value is None:
+        return None
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class _AlchemyConnection:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        import sqlalchemy as sa
+
+        result = self.conn.execute(sa.text(sql), dict(params or {}))
+        return [dict(row._mapping) for row in result] if result.returns_rows else []
 
 
 def _redacted(url: str) -> str:

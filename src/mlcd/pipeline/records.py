@@ -1,4 +1,7 @@
-"""Run records in the metadata DB: runs, their steps, and the step cache (key -> outputs)."""
+"""Run records in the metadata DB: runs, their steps, and the step cache (key -> outputs).
+
+Plain portable SQL over `Database.sql()`, so a fully cached run never imports SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
 from mlcd.errors import NotFoundError
-from mlcd.meta.tables import run_steps, runs, step_cache
+from mlcd.meta.db import SqlConnection, parse_datetime
 
 
 @dataclass(frozen=True)
@@ -85,176 +85,179 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-def create_run(conn: Connection, run: Run) -> None:
+def create_run(conn: SqlConnection, run: Run) -> None:
     conn.execute(
-        sa.insert(runs).values(
-            id=run.id,
-            status=run.status,
-            started_at=run.started_at,
-            ended_at=run.ended_at,
-            command=run.command,
-            targets=json.dumps(run.targets),
-            params=json.dumps(run.params, default=str),
-            seed=run.seed,
-            env=json.dumps(run.env),
-            env_lock=run.env_lock,
-            git=json.dumps(run.git) if run.git is not None else None,
-            inputs=json.dumps(run.inputs),
-            created_by=run.created_by,
-            host=run.host,
-            pid=run.pid,
-            error=run.error,
-        )
+        "INSERT INTO runs (id, status, started_at, ended_at, command, targets, params, seed, env,"
+        " env_lock, git, inputs, created_by, host, pid, error) VALUES (:id, :status,"
+        " :started_at, :ended_at, :command, :targets, :params, :seed, :env, :env_lock, :git,"
+        " :inputs, :created_by, :host, :pid, :error)",
+        {
+            "id": run.id,
+            "status": run.status,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "command": run.command,
+            "targets": json.dumps(run.targets),
+            "params": json.dumps(run.params, default=str),
+            "seed": run.seed,
+            "env": json.dumps(run.env),
+            "env_lock": run.env_lock,
+            "git": json.dumps(run.git) if run.git is not None else None,
+            "inputs": json.dumps(run.inputs),
+            "created_by": run.created_by,
+            "host": run.host,
+            "pid": run.pid,
+            "error": run.error,
+        },
     )
 
 
-def finish_run(conn: Connection, run_id: str, status: str, error: str | None) -> None:
+def finish_run(conn: SqlConnection, run_id: str, status: str, error: str | None) -> None:
     conn.execute(
-        sa.update(runs)
-        .where(runs.c.id == run_id)
-        .values(status=status, ended_at=datetime.now(UTC), error=error)
+        "UPDATE runs SET status = :status, ended_at = :ended_at, error = :error WHERE id = :id",
+        {"status": status, "ended_at": datetime.now(UTC), "error": error, "id": run_id},
     )
 
 
-def add_step(conn: Connection, run_id: str, rec: StepRecord) -> None:
+def add_step(conn: SqlConnection, run_id: str, rec: StepRecord) -> None:
     conn.execute(
-        sa.insert(run_steps).values(
-            run_id=run_id,
-            step=rec.step,
-            key=rec.key,
-            status=rec.status,
-            started_at=rec.started_at,
-            ended_at=rec.ended_at,
-            duration=rec.duration,
-            outputs=json.dumps(rec.outputs),
-            metrics=json.dumps(rec.metrics),
-            logged=json.dumps(rec.logged, default=str),
-            stdout=rec.stdout,
-            stderr=rec.stderr,
-            error=rec.error,
-        )
+        "INSERT INTO run_steps (run_id, step, key, status, started_at, ended_at, duration,"
+        " outputs, metrics, logged, stdout, stderr, error) VALUES (:run_id, :step, :key,"
+        " :status, :started_at, :ended_at, :duration, :outputs, :metrics, :logged, :stdout,"
+        " :stderr, :error)",
+        {
+            "run_id": run_id,
+            "step": rec.step,
+            "key": rec.key,
+            "status": rec.status,
+            "started_at": rec.started_at,
+            "ended_at": rec.ended_at,
+            "duration": rec.duration,
+            "outputs": json.dumps(rec.outputs),
+            "metrics": json.dumps(rec.metrics),
+            "logged": json.dumps(rec.logged, default=str),
+            "stdout": rec.stdout,
+            "stderr": rec.stderr,
+            "error": rec.error,
+        },
     )
 
 
-def cache_get(conn: Connection, key: str) -> tuple[dict[str, Any], dict[str, float]] | None:
-    row = conn.execute(sa.select(step_cache).where(step_cache.c.key == key)).first()
-    return None if row is None else (json.loads(row.outputs), json.loads(row.metrics))
+def cache_get(conn: SqlConnection, key: str) -> tuple[dict[str, Any], dict[str, float]] | None:
+    rows = conn.execute("SELECT outputs, metrics FROM step_cache WHERE key = :key", {"key": key})
+    return (json.loads(rows[0]["outputs"]), json.loads(rows[0]["metrics"])) if rows else None
 
 
 def cache_put(
-    conn: Connection,
+    conn: SqlConnection,
     key: str,
     step: str,
     outputs: dict[str, Any],
     metrics: dict[str, float],
     run_id: str,
 ) -> None:
-    conn.execute(sa.delete(step_cache).where(step_cache.c.key == key))
+    conn.execute("DELETE FROM step_cache WHERE key = :key", {"key": key})
     conn.execute(
-        sa.insert(step_cache).values(
-            key=key,
-            step=step,
-            outputs=json.dumps(outputs),
-            metrics=json.dumps(metrics),
-            run_id=run_id,
-            created_at=datetime.now(UTC),
-        )
+        "INSERT INTO step_cache (key, step, outputs, metrics, run_id, created_at)"
+        " VALUES (:key, :step, :outputs, :metrics, :run_id, :created_at)",
+        {
+            "key": key,
+            "step": step,
+            "outputs": json.dumps(outputs),
+            "metrics": json.dumps(metrics),
+            "run_id": run_id,
+            "created_at": datetime.now(UTC),
+        },
     )
 
 
-def resolve_run_id(conn: Connection, text: str) -> str:
+_NEWEST = "ORDER BY started_at DESC, id DESC"
+
+
+def resolve_run_id(conn: SqlConnection, text: str) -> str:
     """A run id from an id, a unique prefix of one, or `latest`."""
     if text in ("latest", "last"):
-        found = conn.execute(
-            sa.select(runs.c.id).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
-        ).scalar()
-        if found is None:
+        rows = conn.execute(f"SELECT id FROM runs {_NEWEST} LIMIT 1")
+        if not rows:
             raise NotFoundError("there are no runs yet", hint="start one with `mlcd run`")
-        return str(found)
-    ids = (
-        conn.execute(
-            sa.select(runs.c.id).where(runs.c.id.startswith(text, autoescape=True)).limit(3)
+        return str(rows[0]["id"])
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    ids = [
+        r["id"]
+        for r in conn.execute(
+            "SELECT id FROM runs WHERE id LIKE :prefix ESCAPE '\\' ORDER BY id LIMIT 3",
+            {"prefix": escaped + "%"},
         )
-        .scalars()
-        .all()
-    )
+    ]
     if not ids:
         raise NotFoundError(f"run {text!r} does not exist", hint="see `mlcd runs list`")
-    if len(ids) > 1 and text not in ids:
+    if text in ids:
+        return text
+    if len(ids) > 1:
         raise NotFoundError(
             f"run id prefix {text!r} is ambiguous ({', '.join(ids[:2])}, ...)",
             hint="give more characters of the run id",
         )
-    return text if text in ids else str(ids[0])
+    return str(ids[0])
 
 
-def get_run(conn: Connection, text: str) -> Run:
+def get_run(conn: SqlConnection, text: str) -> Run:
     run_id = resolve_run_id(conn, text)
-    row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).one()
-    step_rows = conn.execute(
-        sa.select(run_steps).where(run_steps.c.run_id == run_id).order_by(run_steps.c.id)
-    )
-    return _run(row, tuple(_step(r) for r in step_rows))
+    row = conn.execute("SELECT * FROM runs WHERE id = :id", {"id": run_id})[0]
+    steps = conn.execute("SELECT * FROM run_steps WHERE run_id = :id ORDER BY id", {"id": run_id})
+    return _run(row, tuple(_step(r) for r in steps))
 
 
-def list_runs(conn: Connection, limit: int = 50) -> list[Run]:
-    rows = conn.execute(
-        sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(limit)
-    ).all()
+def list_runs(conn: SqlConnection, limit: int = 50) -> list[Run]:
+    rows = conn.execute(f"SELECT * FROM runs {_NEWEST} LIMIT :limit", {"limit": limit})
     if not rows:
         return []
     steps: dict[str, list[StepRecord]] = {}
+    placeholders = ", ".join(f":r{i}" for i in range(len(rows)))
     for r in conn.execute(
-        sa.select(run_steps)
-        .where(run_steps.c.run_id.in_([row.id for row in rows]))
-        .order_by(run_steps.c.id)
+        f"SELECT * FROM run_steps WHERE run_id IN ({placeholders}) ORDER BY id",
+        {f"r{i}": row["id"] for i, row in enumerate(rows)},
     ):
-        steps.setdefault(r.run_id, []).append(_step(r))
-    return [_run(row, tuple(steps.get(row.id, []))) for row in rows]
+        steps.setdefault(r["run_id"], []).append(_step(r))
+    return [_run(row, tuple(steps.get(row["id"], []))) for row in rows]
 
 
-def _run(row: Any, steps: tuple[StepRecord, ...]) -> Run:
-    started = _utc(row.started_at)
+def _run(row: dict[str, Any], steps: tuple[StepRecord, ...]) -> Run:
+    started = parse_datetime(row["started_at"])
     assert started is not None
     return Run(
-        id=row.id,
-        status=row.status,
+        id=row["id"],
+        status=row["status"],
         started_at=started,
-        ended_at=_utc(row.ended_at),
-        command=row.command,
-        targets=json.loads(row.targets),
-        params=json.loads(row.params),
-        seed=row.seed,
-        env=json.loads(row.env),
-        env_lock=row.env_lock,
-        git=json.loads(row.git) if row.git else None,
-        inputs=json.loads(row.inputs),
-        created_by=row.created_by,
-        host=row.host,
-        pid=row.pid,
-        error=row.error,
+        ended_at=parse_datetime(row["ended_at"]),
+        command=row["command"],
+        targets=json.loads(row["targets"]),
+        params=json.loads(row["params"]),
+        seed=row["seed"],
+        env=json.loads(row["env"]),
+        env_lock=row["env_lock"],
+        git=json.loads(row["git"]) if row["git"] else None,
+        inputs=json.loads(row["inputs"]),
+        created_by=row["created_by"],
+        host=row["host"],
+        pid=row["pid"],
+        error=row["error"],
         steps=steps,
     )
 
 
-def _step(r: Any) -> StepRecord:
+def _step(r: dict[str, Any]) -> StepRecord:
     return StepRecord(
-        step=r.step,
-        key=r.key,
-        status=r.status,
-        started_at=_utc(r.started_at),
-        ended_at=_utc(r.ended_at),
-        duration=r.duration,
-        outputs=json.loads(r.outputs),
-        metrics=json.loads(r.metrics),
-        logged=json.loads(r.logged),
-        stdout=r.stdout,
-        stderr=r.stderr,
-        error=r.error,
+        step=r["step"],
+        key=r["key"],
+        status=r["status"],
+        started_at=parse_datetime(r["started_at"]),
+        ended_at=parse_datetime(r["ended_at"]),
+        duration=r["duration"],
+        outputs=json.loads(r["outputs"]),
+        metrics=json.loads(r["metrics"]),
+        logged=json.loads(r["logged"]),
+        stdout=r["stdout"],
+        stderr=r["stderr"],
+        error=r["error"],
     )

@@ -138,7 +138,7 @@ class _Run:
         self.options = options
         self.reporter = reporter
         self.seed = options.seed if options.seed is not None else ws.config.seed
-        self.git = capture_git(ws.root)
+        self.git = self._git(capture_git)
         if options.require_clean:
             require_clean(self.git)
         self.env = capture_environment()
@@ -151,6 +151,18 @@ class _Run:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- setup -----------------------------------------------------------------------------
+
+    def _git(self, capture: Any) -> Any:
+        """The git state; a repository git refuses (e.g. 'dubious ownership' in CI) is recorded
+        as no git, unless a clean commit is required."""
+        from mlcd.errors import GitError
+
+        try:
+            return capture(self.ws.root)
+        except GitError:
+            if self.options.require_clean:
+                raise
+            return None
 
     def _pin_datasets(self) -> dict[str, dict[str, Any]]:
         """Resolve every dataset input once, now: the run reads exactly these versions."""
@@ -165,7 +177,7 @@ class _Run:
     def execute(self) -> RunResult:
         self.dir.mkdir(parents=True, exist_ok=True)
         started = datetime.now(UTC)
-        with self.ws.db.write() as conn:
+        with self.ws.db.sql(write=True) as conn:
             records.create_run(conn, self._record(started))
         status, error = "failed", None
         try:
@@ -185,7 +197,7 @@ class _Run:
             self._kill_running()
             self.hasher.flush()
             self.cache.close()
-            with self.ws.db.write() as conn:
+            with self.ws.db.sql(write=True) as conn:
                 records.finish_run(conn, self.run_id, status, error)
         steps = tuple(self.results[s] for s in self.order if s in self.results)
         return RunResult(self.run_id, status, steps)
@@ -292,7 +304,7 @@ class _Run:
         return [*step.outputs.values(), *([step.metrics] if step.metrics else [])]
 
     def _from_cache(self, step: Step, key: str) -> StepResult | None:
-        with self.ws.db.read() as conn:
+        with self.ws.db.sql() as conn:
             hit = records.cache_get(conn, key)
         if hit is None:
             return None
@@ -419,7 +431,7 @@ class _Run:
                     error=f"outputs differ between two runs: {', '.join(differing[:5])}",
                     differing=tuple(differing),
                 )
-        with self.ws.db.write() as conn:
+        with self.ws.db.sql(write=True) as conn:
             records.cache_put(
                 conn,
                 result.key,
@@ -487,7 +499,7 @@ class _Run:
             stderr=logs["stderr"],
             error=result.error,
         )
-        with self.ws.db.write() as conn:
+        with self.ws.db.sql(write=True) as conn:
             records.add_step(conn, self.run_id, rec)
 
 
