@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import cached_property
@@ -42,6 +43,7 @@ class Database:
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{self.sqlite_path}"
         self._raw_url = url
+        self._sqlite_lock = threading.RLock()
         self.url = url if self.is_sqlite else _redacted(url)
         self._migrated = False
 
@@ -86,27 +88,38 @@ class Database:
         else (PostgreSQL, a DB to migrate) it goes through SQLAlchemy.
         """
         if self.sqlite_path is not None and self._sqlite_at_head():
-            conn = sqlite3.connect(self.sqlite_path, timeout=60, isolation_level=None)
-            try:
-                conn.row_factory = sqlite3.Row
-                conn.execute("PRAGMA busy_timeout=60000")
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn = self._sqlite
+            with self._sqlite_lock:
                 try:
-                    yield _SqliteConnection(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                raise MetadataError(
-                    f"metadata DB {self.url} failed: {exc}",
-                    hint="check that the database is not locked by a crashed process",
-                ) from exc
-            finally:
-                conn.close()
+                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    try:
+                        yield _SqliteConnection(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                except sqlite3.OperationalError as exc:
+                    raise MetadataError(
+                        f"metadata DB {self.url} failed: {exc}",
+                        hint="check that the database is not locked by a crashed process",
+                    ) from exc
             return
         with self.write() if write else self.read() as sa_conn:
             yield _AlchemyConnection(sa_conn)
+
+    @cached_property
+    def _sqlite(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.sqlite_path or ":memory:",
+            timeout=60,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        # the same settings as the SQLAlchemy lane: WAL commits need no fsync at NORMAL
+        for pragma in ("busy_timeout=60000", "synchronous=NORMAL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
 
     def _sqlite_at_head(self) -> bool:
         if self._migrated:
@@ -176,6 +189,9 @@ class Database:
     def close(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "_sqlite" in self.__dict__:
+            self._sqlite.close()
+            del self.__dict__["_sqlite"]
 
 
 class SqlConnection(Protocol):
