@@ -187,7 +187,7 @@ class Workspace:
         """Resolve `name@N` or `name@latest` (a bare name means latest)."""
         from mlcd.data import catalog
 
-        with self.db.read() as conn:
+        with self.db.sql() as conn:
             return catalog.resolve(conn, parse_ref(ref), with_files=with_files)
 
     def load(
@@ -202,7 +202,7 @@ class Workspace:
         """The latest version of every dataset, by name."""
         from mlcd.data import catalog
 
-        with self.db.read() as conn:
+        with self.db.sql() as conn:
             return catalog.list_latest(conn)
 
     def log(self, name: str) -> list[DatasetVersion]:
@@ -210,7 +210,7 @@ class Workspace:
         from mlcd.data import catalog
 
         validate_name(name)
-        with self.db.read() as conn:
+        with self.db.sql() as conn:
             return catalog.history(conn, name)
 
     def diff(self, a: str, b: str | None = None) -> DatasetDiff:

@@ -1,75 +1,73 @@
-"""Dataset versions in the metadata DB: resolve references, list, history, insert."""
+"""Dataset versions in the metadata DB: resolve references, list, history, insert.
+
+Plain portable SQL over `Database.sql()`: on SQLite it runs on the stdlib driver, so reading a
+version or taking a snapshot never pays for importing SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
 from mlcd.errors import NotFoundError
-from mlcd.meta.tables import dataset_files, dataset_versions, datasets
+from mlcd.meta.db import SqlConnection
 from mlcd.names import Ref
 
-_V = dataset_versions.c
+_VERSIONS = "SELECT v.*, d.name FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
 
 
-def dataset_id(conn: Connection, name: str, lock: bool = False) -> int | None:
+def dataset_id(conn: SqlConnection, name: str, lock: bool = False) -> int | None:
     """The id of dataset `name`; `lock` holds its row until commit, so that version numbers
     are allocated one writer at a time (SQLite already serialises writers: BEGIN IMMEDIATE)."""
-    query = sa.select(datasets.c.id).where(datasets.c.name == name)
-    return conn.execute(query.with_for_update() if lock else query).scalar()
+    sql = "SELECT id FROM datasets WHERE name = :name"
+    if lock and conn.dialect != "sqlite":
+        sql += " FOR UPDATE"
+    rows = conn.execute(sql, {"name": name})
+    return int(rows[0]["id"]) if rows else None
 
 
-def ensure_dataset(conn: Connection, name: str) -> int:
+def ensure_dataset(conn: SqlConnection, name: str) -> int:
     """The locked id of dataset `name`, created if new (inside the caller's write transaction)."""
-    found = dataset_id(conn, name, lock=True)
-    if found is not None:
-        return found
-    try:
-        with conn.begin_nested():
-            conn.execute(sa.insert(datasets).values(name=name, created_at=datetime.now(UTC)))
-    except sa.exc.IntegrityError:
-        pass  # a concurrent writer created it first
+    conn.execute(
+        "INSERT INTO datasets (name, created_at) VALUES (:name, :now)"
+        " ON CONFLICT (name) DO NOTHING",  # a concurrent writer may have created it first
+        {"name": name, "now": datetime.now(UTC)},
+    )
     found = dataset_id(conn, name, lock=True)
     assert found is not None
     return found
 
 
-def _select() -> sa.Select[Any]:
-    return sa.select(dataset_versions, datasets.c.name).join(
-        datasets, datasets.c.id == _V.dataset_id
+def latest(conn: SqlConnection, ds_id: int) -> DatasetVersion | None:
+    rows = conn.execute(
+        f"{_VERSIONS} WHERE v.dataset_id = :ds ORDER BY v.number DESC LIMIT 1", {"ds": ds_id}
     )
+    return DatasetVersion.from_row(rows[0]) if rows else None
 
 
-def latest(conn: Connection, ds_id: int) -> DatasetVersion | None:
-    row = conn.execute(
-        _select().where(_V.dataset_id == ds_id).order_by(_V.number.desc()).limit(1)
-    ).first()
-    return None if row is None else _entity(row)
-
-
-def resolve(conn: Connection, ref: Ref, with_files: bool = False) -> DatasetVersion:
+def resolve(conn: SqlConnection, ref: Ref, with_files: bool = False) -> DatasetVersion:
     """The version a reference names; NotFoundError says what exists instead."""
     ds_id = dataset_id(conn, ref.name)
     if ds_id is None:
-        names = conn.execute(sa.select(datasets.c.name).order_by(datasets.c.name)).scalars().all()
+        names = [r["name"] for r in conn.execute("SELECT name FROM datasets ORDER BY name")]
         known = ", ".join(names[:10]) if names else "none yet"
         raise NotFoundError(
             f"dataset {ref.name!r} does not exist",
             hint=f"known datasets: {known}; create one with `mlcd data snapshot {ref.name} SOURCE`",
         )
-    query = _select().where(_V.dataset_id == ds_id)
     if ref.version == "latest":
-        query = query.order_by(_V.number.desc()).limit(1)
+        rows = conn.execute(
+            f"{_VERSIONS} WHERE v.dataset_id = :ds ORDER BY v.number DESC LIMIT 1", {"ds": ds_id}
+        )
     else:
-        query = query.where(_V.number == ref.version)
-    row = conn.execute(query).first()
-    if row is None:
+        rows = conn.execute(
+            f"{_VERSIONS} WHERE v.dataset_id = :ds AND v.number = :n",
+            {"ds": ds_id, "n": ref.version},
+        )
+    if not rows:
         newest = latest(conn, ds_id)
         raise NotFoundError(
             f"dataset {ref.name!r} has no version {ref.version}",
@@ -77,55 +75,59 @@ def resolve(conn: Connection, ref: Ref, with_files: bool = False) -> DatasetVers
             if newest
             else None,
         )
-    version = _entity(row)
+    version = DatasetVersion.from_row(rows[0])
     if with_files:
-        version = _with_files(conn, row.id, version)
+        version = replace(version, files=_files(conn, rows[0]["id"]))
     return version
 
 
-def list_latest(conn: Connection) -> list[DatasetVersion]:
-    newest = (
-        sa.select(_V.dataset_id, sa.func.max(_V.number).label("number"))
-        .group_by(_V.dataset_id)
-        .subquery()
+def list_latest(conn: SqlConnection) -> list[DatasetVersion]:
+    rows = conn.execute(
+        f"{_VERSIONS} JOIN (SELECT dataset_id, max(number) AS newest FROM dataset_versions"
+        " GROUP BY dataset_id) m ON m.dataset_id = v.dataset_id AND m.newest = v.number"
+        " ORDER BY d.name"
     )
-    query = (
-        _select()
-        .join(newest, (newest.c.dataset_id == _V.dataset_id) & (newest.c.number == _V.number))
-        .order_by(datasets.c.name)
-    )
-    return [_entity(row) for row in conn.execute(query)]
+    return [DatasetVersion.from_row(r) for r in rows]
 
 
-def history(conn: Connection, name: str) -> list[DatasetVersion]:
+def history(conn: SqlConnection, name: str) -> list[DatasetVersion]:
     resolve(conn, Ref(name, "latest"))  # raises a clear error for an unknown dataset
-    query = _select().where(datasets.c.name == name).order_by(_V.number.desc())
-    return [_entity(row) for row in conn.execute(query)]
+    rows = conn.execute(f"{_VERSIONS} WHERE d.name = :name ORDER BY v.number DESC", {"name": name})
+    return [DatasetVersion.from_row(r) for r in rows]
 
 
 def insert_version(
-    conn: Connection, ds_id: int, version: DatasetVersion, files: Sequence[FileEntry]
+    conn: SqlConnection, ds_id: int, version: DatasetVersion, files: Sequence[FileEntry]
 ) -> None:
-    version_id = conn.execute(
-        sa.insert(dataset_versions).values(
-            dataset_id=ds_id,
-            number=version.number,
-            content_id=version.content_id,
-            parent=version.parent,
-            format=version.format,
-            schema=version.schema.to_json(),
-            partitioning=json.dumps(version.partitioning),
-            rows=version.rows,
-            files=version.file_count,
-            bytes=version.bytes,
-            source=version.source,
-            message=version.message,
-            created_at=version.created_at,
-            created_by=version.created_by,
-        )
-    ).inserted_primary_key[0]  # type: ignore[index]
     conn.execute(
-        sa.insert(dataset_files),
+        "INSERT INTO dataset_versions (dataset_id, number, content_id, parent, format, schema,"
+        " partitioning, rows, files, bytes, source, message, created_at, created_by) VALUES"
+        " (:ds, :number, :content_id, :parent, :format, :schema, :partitioning, :rows, :files,"
+        " :bytes, :source, :message, :created_at, :created_by)",
+        {
+            "ds": ds_id,
+            "number": version.number,
+            "content_id": version.content_id,
+            "parent": version.parent,
+            "format": version.format,
+            "schema": version.schema.to_json(),
+            "partitioning": json.dumps(version.partitioning),
+            "rows": version.rows,
+            "files": version.file_count,
+            "bytes": version.bytes,
+            "source": version.source,
+            "message": version.message,
+            "created_at": version.created_at,
+            "created_by": version.created_by,
+        },
+    )
+    version_id = conn.execute(
+        "SELECT id FROM dataset_versions WHERE dataset_id = :ds AND number = :n",
+        {"ds": ds_id, "n": version.number},
+    )[0]["id"]
+    conn.executemany(
+        "INSERT INTO dataset_files (version_id, path, blob, size, rows, partition, schema_id)"
+        " VALUES (:version_id, :path, :blob, :size, :rows, :partition, :schema_id)",
         [
             {
                 "version_id": version_id,
@@ -141,23 +143,13 @@ def insert_version(
     )
 
 
-def _files(conn: Connection, version_id: int) -> tuple[FileEntry, ...]:
+def _files(conn: SqlConnection, version_id: int) -> tuple[FileEntry, ...]:
     rows = conn.execute(
-        sa.select(dataset_files)
-        .where(dataset_files.c.version_id == version_id)
-        .order_by(dataset_files.c.path)
+        "SELECT * FROM dataset_files WHERE version_id = :v ORDER BY path", {"v": version_id}
     )
     return tuple(
-        FileEntry(r.path, r.blob, r.size, r.rows, json.loads(r.partition), r.schema_id)
+        FileEntry(
+            r["path"], r["blob"], r["size"], r["rows"], json.loads(r["partition"]), r["schema_id"]
+        )
         for r in rows
     )
-
-
-def _with_files(conn: Connection, version_id: int, version: DatasetVersion) -> DatasetVersion:
-    from dataclasses import replace
-
-    return replace(version, files=_files(conn, version_id))
-
-
-def _entity(row: Any) -> DatasetVersion:
-    return DatasetVersion.from_row(row._mapping)

@@ -216,7 +216,7 @@ def _ingest(
 
     from mlcd.data import catalog
 
-    with ctx.db.write() as conn:
+    with ctx.db.sql(write=True) as conn:
         ds_id = _existing(conn, name) if append else catalog.ensure_dataset(conn, name)
         parent = catalog.latest(conn, ds_id)
         if append:
@@ -264,7 +264,7 @@ def _existing(conn: Any, name: str) -> int:
 def _check_append(db: Database, name: str, fmt: str) -> None:
     from mlcd.data import catalog
 
-    with db.read() as conn:
+    with db.sql() as conn:
         _same_format(catalog.latest(conn, _existing(conn, name)), fmt)
 
 

@@ -195,11 +195,16 @@ class Database:
 
 
 class SqlConnection(Protocol):
-    """Plain SQL in a transaction; rows come back as dicts."""
+    """Plain SQL in a transaction; rows come back as dicts. `dialect` names the backend
+    ("sqlite", "postgresql") for the rare clause that differs, such as FOR UPDATE."""
+
+    dialect: str
 
     def execute(
         self, sql: str, params: Mapping[str, Any] | None = None
     ) -> list[dict[str, Any]]: ...
+
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None: ...
 
 
 # SQLAlchemy stores SQLite datetimes as naive UTC text in this format; both lanes must agree
@@ -207,8 +212,14 @@ _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 class _SqliteConnection:
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.executemany(sql, [{k: _to_sqlite(v) for k, v in r.items()} for r in rows])
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         values = {k: _to_sqlite(v) for k, v in (params or {}).items()}
@@ -233,6 +244,13 @@ def parse_datetime(value: Any) -> datetime | None:
 class _AlchemyConnection:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        import sqlalchemy as sa
+
+        if rows:
+            self.conn.execute(sa.text(sql), rows)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         import sqlalchemy as sa
