@@ -228,6 +228,21 @@ def _ingest(
             cache, name, fmt, entries, cid, parent, description, message, ingested
         )
         catalog.insert_version(conn, ds_id, version, entries)
+        from mlcd.events.log import DATASET_SNAPSHOT, emit
+
+        emit(
+            conn,
+            DATASET_SNAPSHOT,
+            version.ref,
+            {
+                "dataset": name,
+                "version": version.number,
+                "content_id": cid,
+                "parent": version.parent,
+                "rows": version.rows,
+                "files": version.file_count,
+            },
+        )
     return SnapshotResult(version, True, len(todo), _nbytes(todo), len(known))
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -110,4 +111,118 @@ step_cache = Table(
     Column("metrics", Text, nullable=False),
     Column("run_id", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False, index=True),
+    Column("dataset", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_id", String(67), nullable=False),
+    Index("ix_run_inputs_dataset_version", "dataset", "version"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("flavor", String(16), nullable=False),
+    Column("artifact", String(67), nullable=False),  # tree blob of the artifact folder
+    Column("files", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("signature", Text, nullable=False),  # JSON
+    Column("example", String(67)),  # blob of the stored example input
+    Column("onnx", String(67)),  # blob of the ONNX twin, if converted
+    Column("onnx_parity", Float),  # max abs difference native vs ONNX on the example
+    Column("onnx_serving", Integer, nullable=False),  # 1 when the twin agrees within tolerance
+    Column("metrics", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("description", Text),
+    Column("run_id", String(32)),
+    Column("step", String(128)),
+    Column("git", Text),
+    Column("params", Text, nullable=False),
+    Column("seed", BigInteger),
+    Column("env_lock", String(67)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_id", "number", name="uq_model_version_number"),
+)
+
+model_datasets = Table(
+    "model_datasets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False, index=True
+    ),
+    Column("dataset", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("content_id", String(67), nullable=False),
+    Column("role", String(32), nullable=False),  # train, validation, test, input
+    Index("ix_model_datasets_dataset_version", "dataset", "version"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False, index=True),
+    Column("alias", String(128), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("reason", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("type", String(32), nullable=False, index=True),
+    Column("subject", String(255), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+event_actions = Table(
+    "event_actions",
+    metadata,
+    Column("event_id", Integer, ForeignKey("events.id"), primary_key=True),
+    Column("action", Integer, primary_key=True),  # index of the action in `on:`
+    Column("status", String(16), nullable=False),  # claimed, done, failed
+    Column("claimed_by", String(255), nullable=False),  # host:pid
+    Column("claimed_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+)
+
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("last_event_id", Integer, nullable=False),
 )

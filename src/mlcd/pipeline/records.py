@@ -112,6 +112,23 @@ def create_run(conn: SqlConnection, run: Run) -> None:
     )
 
 
+def add_inputs(conn: SqlConnection, run_id: str, pinned: dict[str, dict[str, Any]]) -> None:
+    """Index the dataset versions a run pinned, so `mlcd data used-by` can find it."""
+    conn.executemany(
+        "INSERT INTO run_inputs (run_id, dataset, version, content_id)"
+        " VALUES (:run_id, :dataset, :version, :content_id)",
+        [
+            {
+                "run_id": run_id,
+                "dataset": p["ref"].split("@")[0],
+                "version": int(p["ref"].split("@")[1]),
+                "content_id": p["content_id"],
+            }
+            for p in pinned.values()
+        ],
+    )
+
+
 def finish_run(conn: SqlConnection, run_id: str, status: str, error: str | None) -> None:
     conn.execute(
         "UPDATE runs SET status = :status, ended_at = :ended_at, error = :error WHERE id = :id",

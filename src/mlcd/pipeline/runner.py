@@ -179,6 +179,7 @@ class _Run:
         started = datetime.now(UTC)
         with self.ws.db.sql(write=True) as conn:
             records.create_run(conn, self._record(started))
+            records.add_inputs(conn, self.run_id, self.pinned)
         status, error = "failed", None
         try:
             self._schedule()
@@ -197,8 +198,20 @@ class _Run:
             self._kill_running()
             self.hasher.flush()
             self.cache.close()
+            from mlcd.events.log import RUN_FINISHED, emit
+
             with self.ws.db.sql(write=True) as conn:
                 records.finish_run(conn, self.run_id, status, error)
+                emit(
+                    conn,
+                    RUN_FINISHED,
+                    self.run_id,
+                    {
+                        "run": self.run_id,
+                        "status": status,
+                        "steps": {n: r.status for n, r in self.results.items()},
+                    },
+                )
         steps = tuple(self.results[s] for s in self.order if s in self.results)
         return RunResult(self.run_id, status, steps)
 
