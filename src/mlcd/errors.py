@@ -9,6 +9,7 @@
     ├── SchemaConflictError      files of one snapshot whose schemas cannot be unified
     ├── QueryError               a partition filter or SQL query that fails
     ├── IntegrityError           stored content that does not match its hash
+    ├── ArtifactError            a model whose flavor is unknown or that cannot load safely
     ├── StepFailedError          a pipeline step that failed, or did not write its outputs
     ├── DirtyWorkTreeError       a clean commit was required, but the tree has changes or no git
     ├── GitError                 git is installed but failed on the repository
@@ -62,6 +63,10 @@ class SchemaConflictError(MlcdError):
 
 class QueryError(MlcdError):
     """A partition filter or a SQL source query that fails; the message carries the DB's reason."""
+
+
+class ArtifactError(MlcdError):
+    """A model artifact whose flavor cannot be detected, or that would not load safely."""
 
 
 class IntegrityError(MlcdError):

@@ -24,6 +24,20 @@ def validate_name(name: str, kind: str = "dataset") -> str:
     return name
 
 
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def validate_alias(alias: str) -> str:
+    """An alias is a name that cannot be mistaken for a version: not a number, not 'latest'."""
+    if not _ALIAS.fullmatch(alias) or alias == "latest":
+        raise InvalidNameError(
+            f"invalid alias {alias!r}",
+            hint="an alias starts with a letter and has letters, digits, '_' or '-' "
+            "(and is not 'latest'), e.g. staging, production",
+        )
+    return alias
+
+
 @dataclass(frozen=True)
 class Ref:
     """A parsed `name@version` reference; `version` is a number or the string 'latest'."""
@@ -35,8 +49,11 @@ class Ref:
         return f"{self.name}@{self.version}"
 
 
-def parse_ref(text: str, kind: str = "dataset", default: str | None = "latest") -> Ref:
-    """Parse `name@N` or `name@latest` (or a bare name, taken as `default`)."""
+def parse_ref(
+    text: str, kind: str = "dataset", default: str | None = "latest", aliases: bool = False
+) -> Ref:
+    """Parse `name@N` or `name@latest` (or a bare name, taken as `default`); with `aliases`,
+    also `name@staging`, whose version is then the alias name."""
     name, sep, version = text.partition("@")
     if sep and not name:  # "@3": say which reference, not just "name is empty"
         raise InvalidNameError(f"no {kind} name before '@' in {text!r}", hint=f"write NAME{text}")
@@ -47,9 +64,12 @@ def parse_ref(text: str, kind: str = "dataset", default: str | None = "latest") 
                 f"{text!r} names no version", hint=f"write {name}@<number> or {name}@latest"
             )
         version = default
+    if aliases and not _VERSION.fullmatch(version) and _ALIAS.fullmatch(version):
+        return Ref(name, version)
     if not _VERSION.fullmatch(version):
         raise InvalidNameError(
             f"malformed version {version!r} in {text!r}",
-            hint=f"write {name}@<number> (1, 2, ...) or {name}@latest",
+            hint=f"write {name}@<number> (1, 2, ...) or {name}@latest"
+            + (f" or {name}@<alias>" if aliases else ""),
         )
     return Ref(name, int(version) if version.isdigit() else version)

@@ -191,10 +191,13 @@ def _ingest(
     gone = ctx.store.missing(k.blob for k in known.values()) if known else set()
     known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
     todo = [f for f in files if f.abspath not in known]
-    if append and todo:  # refuse a bad append before storing a single blob
-        _check_append(ctx.db, name, fmt)
+    # everything that can refuse the snapshot runs before a single blob is stored
+    read = _read_facts(todo, fmt, workers)
+    base = _check_append(ctx.db, name, fmt) if append and todo else None
+    if todo:
+        _check_schemas(files, known, read, cache, base)
     progress.start(len(todo), sum(f.size for f in todo))
-    ingested = _store_files(ctx.store, todo, fmt, progress, workers)
+    ingested = _store_files(ctx.store, todo, read, progress, workers)
     if indexed:
         cache.record(((f, ingested[f.abspath][0]) for f in todo), fmt, _schemas(ingested))
     facts = {**known, **{path: k for path, (k, _) in ingested.items()}}
@@ -276,11 +279,39 @@ def _existing(conn: Any, name: str) -> int:
     return ds_id
 
 
-def _check_append(db: Database, name: str, fmt: str) -> None:
+def _check_append(db: Database, name: str, fmt: str) -> DatasetVersion | None:
+    """The version an append builds on, once it is known to accept files of this format."""
     from mlcd.data import catalog
 
     with db.sql() as conn:
-        _same_format(catalog.latest(conn, _existing(conn, name)), fmt)
+        parent = catalog.latest(conn, _existing(conn, name))
+    _same_format(parent, fmt)
+    return parent
+
+
+def _check_schemas(
+    files: list[SourceFile],
+    known: dict[str, Known],
+    read: dict[str, FileFacts],
+    cache: StatCache,
+    base: DatasetVersion | None,
+) -> None:
+    """Unify the schemas the new version will have, so a conflict stores nothing."""
+    import pyarrow as pa
+
+    from mlcd.data.schema import partition_types, to_arrow, unify
+
+    schemas: list[tuple[str, pa.Schema]] = []
+    if base is not None:
+        schemas.append((base.ref, to_arrow(base.schema)))
+    for f in files:
+        if f.abspath in read:
+            schemas.append((f.path, read[f.abspath].schema))
+        else:
+            ipc = cache.schema(known[f.abspath].schema_id)
+            if ipc is not None:
+                schemas.append((f.path, pa.ipc.read_schema(pa.py_buffer(ipc))))
+    unify(schemas, partition_types(f.partition for f in files))
 
 
 def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
@@ -294,17 +325,28 @@ def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
 
 
-def _store_files(
-    store: ObjectStore, todo: list[SourceFile], fmt: str, progress: Progress, workers: int
-) -> dict[str, tuple[Known, bytes]]:
-    """Read every file's facts, then hash-while-copy each file into the store, in parallel.
+def _read_facts(todo: list[SourceFile], fmt: str, workers: int) -> dict[str, FileFacts]:
+    """Rows and schema of every new file, in parallel; a corrupt file refuses the snapshot."""
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(workers) as pool:
+        facts = list(pool.map(lambda f: read_facts(f.abspath, fmt, f.path), todo))
+    return {f.abspath: fact for f, fact in zip(todo, facts, strict=True)}
 
-    All facts come first so a corrupt file is refused before any file's bytes are stored.
-    """
+
+def _store_files(
+    store: ObjectStore,
+    todo: list[SourceFile],
+    read: dict[str, FileFacts],
+    progress: Progress,
+    workers: int,
+) -> dict[str, tuple[Known, bytes]]:
+    """Hash-while-copy each new file into the store, in parallel."""
     if not todo:
         return {}
 
-    def one(f: SourceFile, facts: FileFacts) -> tuple[Known, bytes]:
+    def one(f: SourceFile) -> tuple[Known, bytes]:
+        facts = read[f.abspath]
         put = store.put_file(f.abspath)
         st = os.stat(f.abspath)
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or put.size != f.size:
@@ -319,8 +361,7 @@ def _store_files(
 
     pool = ThreadPoolExecutor(workers)
     try:
-        facts = list(pool.map(lambda f: read_facts(f.abspath, fmt, f.path), todo))
-        results = list(pool.map(one, todo, facts))
+        results = list(pool.map(one, todo))
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise

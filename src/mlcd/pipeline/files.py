@@ -85,18 +85,20 @@ class Hasher:
         self._fresh.clear()
 
 
-def store_path(store: ObjectStore, root: Path, rel: str, hasher: Hasher) -> StoredPath:
-    """Save the file or folder at `rel` in the store (deduplicated) and describe it."""
+def store_path(store: ObjectStore, root: Path, rel: str, hasher: Hasher | None) -> StoredPath:
+    """Save the file or folder at `rel` in the store (deduplicated) and describe it; the
+    hasher, if any, learns the stored files' stats so they need not be hashed again."""
     target = root / rel
+    seen = hasher._fresh if hasher is not None else []
     if target.is_file():
         put = store.put_file(target)
-        hasher._fresh.append((str(target), target.stat(), put.blob))
+        seen.append((str(target), target.stat(), put.blob))
         return StoredPath(rel, "file", put.blob, 1, put.size)
     if target.is_dir():
         entries = []
         for p in _walk(target):
             put = store.put_file(p)
-            hasher._fresh.append((str(p), p.stat(), put.blob))
+            seen.append((str(p), p.stat(), put.blob))
             entries.append((p.relative_to(target).as_posix(), put.blob, put.size))
         tree = store.put_bytes(_tree(entries))
         return StoredPath(rel, "dir", tree.blob, len(entries), sum(e[2] for e in entries))

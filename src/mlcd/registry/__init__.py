@@ -1,0 +1,1 @@
+"""Model registry: versions with safe, portable artifacts, signatures, aliases and lineage."""

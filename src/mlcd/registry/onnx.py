@@ -1,0 +1,91 @@
+"""The ONNX twin of a scikit-learn model, and how far its predictions are from the original.
+
+A twin that disagrees with the native model beyond tolerance is kept for inspection but never
+used for serving: a fast wrong answer is worse than a slow right one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ATOL = 1e-4  # float32 arithmetic in ONNX Runtime vs float64 in scikit-learn
+RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Conversion:
+    model: bytes | None
+    parity: float | None  # max abs difference of predictions on the example
+    serving: bool
+    note: str
+
+
+def numeric_matrix(example: Any) -> Any:
+    """The example as a float32 matrix, or None when it is not all numeric."""
+    import numpy as np
+
+    if hasattr(example, "columns"):
+        if not all(
+            np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_) for t in example.dtypes
+        ):
+            return None
+        example = example.to_numpy()
+    array = np.asarray(example)
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+        return None
+    return array.astype(np.float32)
+
+
+def convert_sklearn(model: Any, example: Any) -> Conversion:
+    """Convert with skl2onnx and measure parity on `example` (synthetic when none is given)."""
+    import numpy as np
+
+    if example is None:
+        n = getattr(model, "n_features_in_", None)
+        if n is None:
+            return Conversion(None, None, False, "no example and no n_features_in_: not converted")
+        rng = np.random.default_rng(0)
+        matrix = rng.normal(size=(64, int(n))).astype(np.float32)
+        synthetic = True
+    else:
+        matrix = numeric_matrix(example)
+        if matrix is None:
+            return Conversion(None, None, False, "example is not all numeric: not converted")
+        synthetic = False
+    try:
+        from skl2onnx import to_onnx
+
+        proto = to_onnx(model, matrix[:1], options={"zipmap": False}, target_opset=None)
+        data = proto.SerializeToString()
+    except Exception as exc:  # skl2onnx raises many kinds for unsupported estimators
+        return Conversion(
+            None, None, False, f"skl2onnx cannot convert: {type(exc).__name__}: {exc}"
+        )
+    parity = _parity(model, data, matrix)
+    ok = parity is not None and parity <= ATOL + RTOL
+    where = "synthetic input" if synthetic else "the example"
+    note = f"max abs difference {parity:.3g} on {where}" if parity is not None else "no parity"
+    return Conversion(data, parity, ok, note if ok else note + ": beyond tolerance, not served")
+
+
+def _parity(model: Any, onnx_model: bytes, matrix: Any) -> float | None:
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: matrix})
+    native = np.asarray(model.predict(matrix))
+    ours = np.asarray(outputs[0]).reshape(native.shape)
+    if native.dtype.kind in "OUSb" or ours.dtype.kind in "OUSb" or native.dtype.kind in "iu":
+        if not np.array_equal(native.astype(str), ours.astype(str)):
+            return float("inf")
+        if hasattr(model, "predict_proba") and len(outputs) > 1:
+            proba = np.asarray(model.predict_proba(matrix), dtype=np.float64)
+            return float(np.max(np.abs(proba - np.asarray(outputs[1], dtype=np.float64))))
+        return 0.0
+    diff = np.abs(native.astype(np.float64) - ours.astype(np.float64))
+    scale = np.maximum(1.0, np.abs(native.astype(np.float64)))
+    return float(np.max(diff / scale))
