@@ -11,10 +11,12 @@ def test_public_names_are_pinned() -> None:
         "current_run",
         "inputs",
         "load",
+        "load_model",
         "log_metric",
         "log_param",
         "open_workspace",
         "params",
+        "register_model",
         "seed_everything",
         "snapshot",
     ]

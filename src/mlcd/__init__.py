@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from mlcd.data.reader import DatasetReader
     from mlcd.data.snapshot import SnapshotResult
+    from mlcd.registry.entities import ModelVersion
     from mlcd.workspace import Workspace
 
 __all__ = [
@@ -30,10 +31,12 @@ __all__ = [
     "current_run",
     "inputs",
     "load",
+    "load_model",
     "log_metric",
     "log_param",
     "open_workspace",
     "params",
+    "register_model",
     "seed_everything",
     "snapshot",
 ]
@@ -75,3 +78,21 @@ def snapshot(
     from mlcd.workspace import Workspace
 
     return Workspace.find().snapshot(name, source, append=append, message=message)
+
+
+def register_model(name: str, model: Any, **options: Any) -> ModelVersion:
+    """Register a model in the current workspace; see `Workspace.register_model`.
+
+    Inside a pipeline step the version's lineage is the step's run: commit, params, seed,
+    environment and the dataset versions pinned for it.
+    """
+    from mlcd.workspace import Workspace
+
+    return Workspace.find().register_model(name, model, **options)
+
+
+def load_model(ref: str, onnx: bool = False) -> Any:
+    """Load `churn@3`, `churn@latest` or `churn@production`, verifying every blob."""
+    from mlcd.workspace import Workspace
+
+    return Workspace.find().load_model(ref, onnx=onnx)

@@ -48,6 +48,24 @@ class DatasetConfig(_Strict):
         return self
 
 
+class ModelConfig(_Strict):
+    """Register a step's output as a model version after each successful execution."""
+
+    name: str
+    output: str | None = None  # which output holds the artifact (default: the only one)
+    flavor: str | None = None
+    example: str | None = None  # a .parquet/.csv/.npy file of input rows
+    datasets: dict[str, str] = Field(default_factory=dict)  # dataset name -> role
+    trust: list[str] = Field(default_factory=list)
+    description: str | None = None
+    checks: list[Any] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_model_name(cls, value: str) -> str:
+        return _name(value, "model")
+
+
 class StepConfig(_Strict):
     """A pipeline step: a command or `module:function`, what it reads, and what it writes."""
 
@@ -57,7 +75,7 @@ class StepConfig(_Strict):
     outputs: dict[str, str] = Field(default_factory=dict)
     metrics: str | None = None
     deps: list[str] = Field(default_factory=list)
-    model: dict[str, Any] | None = None
+    model: ModelConfig | None = None
 
     @field_validator("run")
     @classmethod

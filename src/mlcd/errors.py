@@ -13,6 +13,7 @@
     ├── StepFailedError          a pipeline step that failed, or did not write its outputs
     ├── DirtyWorkTreeError       a clean commit was required, but the tree has changes or no git
     ├── GitError                 git is installed but failed on the repository
+    ├── HookError                a git hook that cannot be installed: no repository, a foreign hook
     ├── MetadataError            the metadata DB is unreachable or at an unknown schema revision
     └── BackendError             a storage backend failed (network, permissions, ...)
 
@@ -84,6 +85,11 @@ class DirtyWorkTreeError(MlcdError):
 class GitError(MlcdError):
     """git failed on a repository (dubious ownership, corrupt repository): the code version of a
     run would go unrecorded, so this is an error rather than "no git"."""
+
+
+class HookError(MlcdError):
+    """A git hook that cannot be installed: not in a git repository, or another tool's hook is
+    where mlcd's would go."""
 
 
 class MetadataError(MlcdError):

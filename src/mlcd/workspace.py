@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlcd.config import CONFIG_FILE, MlcdConfig, load_config
-from mlcd.errors import ConfigError, NotFoundError, WorkspaceNotFoundError
+from mlcd.errors import ConfigError, InvalidNameError, NotFoundError, WorkspaceNotFoundError
 from mlcd.names import parse_ref, validate_name
 
 if TYPE_CHECKING:
+    from threading import Event as StopEvent
+
     import pandas as pd
     import pyarrow as pa
 
@@ -20,11 +23,14 @@ if TYPE_CHECKING:
     from mlcd.data.manifest import DatasetVersion
     from mlcd.data.reader import DatasetReader
     from mlcd.data.snapshot import Progress, SnapshotResult
+    from mlcd.events.log import Event
+    from mlcd.events.processor import ActionResult, ResultCallback
     from mlcd.meta import Database
     from mlcd.pipeline.compare import RunComparison
     from mlcd.pipeline.records import Run
     from mlcd.pipeline.runner import Reporter, RunResult
     from mlcd.pipeline.spec import Pipeline
+    from mlcd.registry.entities import AliasMove, ModelSummary, ModelVersion
     from mlcd.store import ObjectStore
 
 STATE_DIR = ".mlcd"
@@ -310,6 +316,193 @@ class Workspace:
             f"run {run.id} has no step {step!r}",
             hint=f"its steps: {', '.join(s.step for s in run.steps) or 'none'}",
         )
+
+    # -- models ----------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        model: Any,
+        *,
+        flavor: str | None = None,
+        example: Any = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        run: str | None = None,
+        datasets: Mapping[str, str] | None = None,
+        trust: Sequence[str] = (),
+    ) -> ModelVersion:
+        """Register a model (an object, or an artifact file/folder) as the next version of `name`.
+
+        Args:
+            model: a scikit-learn estimator, torch module, ONNX model, an object with
+                `predict(DataFrame)`, or a path to a .skops/.onnx/.pt artifact or folder.
+            example: a few input rows (DataFrame or array): the signature is inferred from it
+                and stored with it, and the ONNX twin's parity is measured on it.
+            run: the run that made it (default: the current run, inside a step); its commit,
+                params, seed, environment and pinned datasets become the lineage.
+            datasets: roles of dataset inputs, `{"sales": "train"}`; or, without a run, the
+                versions themselves, `{"sales@3": "train"}`.
+            trust: skops types you vouch for (e.g. "sklearn.tree._tree.Tree").
+        """
+        from mlcd.pipeline.context import current_run
+        from mlcd.registry.register import Lineage, explicit_datasets, lineage_of_run, register
+
+        roles = dict(datasets or {})
+        ctx = current_run()
+        run_id = run or (ctx.run_id if ctx else None)
+        if run_id is not None:
+            lineage = lineage_of_run(self, run_id, roles)
+            if ctx is not None and run is None:
+                lineage = replace(lineage, step=ctx.step)
+        else:
+            lineage = Lineage(datasets=explicit_datasets(self, roles))
+        return register(
+            self,
+            name,
+            model,
+            flavor=flavor,
+            example=example,
+            metrics=metrics,
+            tags=tags,
+            description=description,
+            lineage=lineage,
+            trust=trust,
+        )
+
+    def model(self, ref: str) -> ModelVersion:
+        """A model version's metadata: `churn@3`, `churn@latest`, `churn@production`."""
+        from mlcd.registry.register import get_version
+
+        return get_version(self, ref)
+
+    def load_model(self, ref: str, onnx: bool = False) -> Any:
+        """The model itself (native, or its ONNX twin), every blob verified against its hash."""
+        from mlcd.registry.register import load
+
+        return load(self, ref, use_onnx=onnx)
+
+    def models(self) -> list[ModelSummary]:
+        from mlcd.registry import catalog
+
+        with self.db.sql() as conn:
+            return catalog.summaries(conn)
+
+    def model_versions(self, name: str) -> list[ModelVersion]:
+        from mlcd.registry import catalog
+
+        validate_name(name, "model")
+        with self.db.sql() as conn:
+            return catalog.versions(conn, name)
+
+    def set_alias(
+        self, name: str, alias: str, version: int | str | None, reason: str | None = None
+    ) -> AliasMove:
+        """Point `alias` at a version (None removes it); the move is kept in the history."""
+        from mlcd.events.log import ALIAS_MOVED, emit
+        from mlcd.identity import current_user
+        from mlcd.names import validate_alias
+        from mlcd.registry import catalog
+
+        validate_name(name, "model")
+        validate_alias(alias)
+        with self.db.sql(write=True) as conn:
+            number = None
+            if version is not None:
+                number = catalog.resolve(
+                    conn, parse_ref(f"{name}@{version}", "model", aliases=True)
+                ).number
+            move = catalog.move_alias(conn, name, alias, number, current_user(), reason)
+            emit(
+                conn,
+                ALIAS_MOVED,
+                f"{name}@{alias}",
+                {
+                    "model": name,
+                    "alias": alias,
+                    "version": number,
+                    "from_version": move.from_version,
+                    "reason": reason,
+                    "by": move.by,
+                },
+            )
+        return move
+
+    def alias_history(self, name: str) -> list[AliasMove]:
+        from mlcd.registry import catalog
+
+        validate_name(name, "model")
+        with self.db.sql() as conn:
+            return catalog.alias_history(conn, name)
+
+    def lineage(self, ref: str) -> dict[str, Any]:
+        """Model -> run -> commit -> steps -> dataset versions -> files, from the DB."""
+        from mlcd.registry.lineage import lineage
+
+        return lineage(self, self.model(ref))
+
+    def used_by(self, ref: str) -> dict[str, Any]:
+        """Model versions and runs that consumed a dataset version."""
+        from mlcd.registry import catalog
+
+        v = self.version(ref)
+        with self.db.sql() as conn:
+            return {"dataset": v.ref, **catalog.used_by(conn, v.name, v.number)}
+
+    # -- events ----------------------------------------------------------------------------
+
+    def events(self, after: int = 0, type_: str | None = None, limit: int = 1000) -> list[Event]:
+        """Events with an id above `after`, oldest first, optionally of one type."""
+        from mlcd.events.log import TYPES, list_events
+
+        if type_ is not None and type_ not in TYPES:
+            raise InvalidNameError(
+                f"unknown event type {type_!r}", hint=f"use one of {', '.join(TYPES)}"
+            )
+        with self.db.sql() as conn:
+            return list_events(conn, after=after, type_=type_, limit=limit)
+
+    def process_events(
+        self,
+        consumer: str = "default",
+        *,
+        claim_timeout: float | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> list[ActionResult]:
+        """Run the `on:` actions of new events, each once (see mlcd.events.processor)."""
+        from mlcd.events.processor import CLAIM_TIMEOUT, process_events
+
+        return process_events(
+            self, consumer, claim_timeout=claim_timeout or CLAIM_TIMEOUT, on_result=on_result
+        )
+
+    def watch(
+        self,
+        interval: float = 2.0,
+        *,
+        stop: StopEvent | None = None,
+        consumer: str = "default",
+        claim_timeout: float | None = None,
+        on_result: ResultCallback | None = None,
+    ) -> int:
+        """Process events every `interval` seconds until `stop` is set or Ctrl-C."""
+        from mlcd.events.processor import CLAIM_TIMEOUT, watch
+
+        return watch(
+            self,
+            interval,
+            stop,
+            consumer=consumer,
+            claim_timeout=claim_timeout or CLAIM_TIMEOUT,
+            on_result=on_result,
+        )
+
+    def install_hook(self, command: str = "mlcd run", force: bool = False) -> Path:
+        """Write the git post-commit hook that runs `command`; returns the hook's path."""
+        from mlcd.events.hooks import install_git_hook
+
+        return install_git_hook(self, command, force=force)
 
 
 def _project_name(folder: str) -> str:

@@ -242,6 +242,35 @@ def log(
     )
 
 
+@app.command("used-by")
+def used_by(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],
+    json: JsonOpt = False,
+) -> None:
+    """Model versions and runs that consumed a dataset version."""
+    from mlcd.cli.render import out, print_json, table
+
+    found = _workspace().used_by(ref)
+    if json:
+        print_json(found)
+        return
+    if not found["models"] and not found["runs"]:
+        out.print(f"{found['dataset']}: no model or run has used it")
+        return
+    if found["models"]:
+        table(
+            ["model", "role", "run"],
+            [(m["ref"], m["role"], m["run"] or "-") for m in found["models"]],
+            title="models",
+        )
+    if found["runs"]:
+        table(
+            ["run", "status", "started"],
+            [(r["run"], r["status"], r["started_at"]) for r in found["runs"]],
+            title="runs",
+        )
+
+
 @app.command()
 def materialize(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION.")],

@@ -38,6 +38,8 @@ class _Lines:
         line = f"{_MARK.get(result.status, result.status):>8} {result.step}{took}"
         if result.error:
             line += f": {result.error}"
+        if result.model:
+            line += f" -> registered {result.model}"
         out.print(line)
         for path in result.differing[:20]:
             out.print(f"           differs: {path}")
@@ -96,6 +98,7 @@ def run(
                         "outputs": {k: v.to_dict() for k, v in s.outputs.items()},
                         "error": s.error,
                         "differing": list(s.differing),
+                        "model": s.model,
                     }
                     for s in result.steps
                 ],

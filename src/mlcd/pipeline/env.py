@@ -165,11 +165,13 @@ def _name_and_version(metadata: str) -> tuple[str | None, str | None]:
     for line in metadata.splitlines():
         if not line:  # the headers end at the first blank line
             break
+        if line[0] in " \t":  # a folded continuation (a License text can say "Name: ...")
+            continue
         key, _, value = line.partition(":")
         key = key.strip().lower()
-        if key == "name":
+        if key == "name" and name is None:
             name = value.strip()
-        elif key == "version":
+        elif key == "version" and version is None:
             version = value.strip()
     return name, version
 

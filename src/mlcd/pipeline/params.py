@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from mlcd.errors import ConfigError
 
 PARAMS_FILE = "params.yaml"
 _MISSING = object()
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def load_params(root: Path) -> dict[str, Any]:
@@ -63,6 +65,8 @@ def apply_overrides(params: Mapping[str, Any], overrides: Iterable[str]) -> dict
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str) and _EXPONENT.fullmatch(raw.strip()):
+            value = float(value)  # YAML 1.1 reads `1e-3` as text: a learning rate is a number
         *parents, leaf = key.split(".")
         node = result
         for part in parents:

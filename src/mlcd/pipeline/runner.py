@@ -74,6 +74,7 @@ class StepResult:
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     differing: tuple[str, ...] = ()  # files that differed between two executions
+    model: str | None = None  # the model version registered from this step's output
 
 
 @dataclass(frozen=True)
@@ -242,21 +243,30 @@ class _Run:
         jobs = max(1, self.options.jobs)
         pending = list(self.order)
         futures: dict[Future[StepResult], str] = {}
-        with ThreadPoolExecutor(jobs) as pool:
-            while pending or futures:
-                for name in list(pending):
-                    if len(futures) >= jobs:
-                        break
-                    if all(u in self.results for u in self.pipeline.steps[name].upstream):
-                        pending.remove(name)
-                        launched = self._start(name, pool)
-                        if launched is not None:
-                            futures[launched] = name
-                if futures:
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        del futures[fut]
-                        self._finish(fut.result())
+        try:
+            with ThreadPoolExecutor(jobs) as pool:
+                try:
+                    while pending or futures:
+                        for name in list(pending):
+                            if len(futures) >= jobs:
+                                break
+                            if all(u in self.results for u in self.pipeline.steps[name].upstream):
+                                pending.remove(name)
+                                launched = self._start(name, pool)
+                                if launched is not None:
+                                    futures[launched] = name
+                        if futures:
+                            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                            for fut in done:
+                                del futures[fut]
+                                self._finish(fut.result())
+                except BaseException:
+                    self._kill_running()  # workers wait on these: leaving the pool would hang
+                    raise
+        except KeyboardInterrupt:
+            for name in futures.values():  # recorded with their logs, never cached
+                self._finish(StepResult(name, "interrupted", error="interrupted by the user"))
+            raise
 
     def _start(self, name: str, pool: ThreadPoolExecutor) -> Future[StepResult] | None:
         """Key the step; settle it here if skipped or cached, else launch its process."""
@@ -444,6 +454,20 @@ class _Run:
                     error=f"outputs differ between two runs: {', '.join(differing[:5])}",
                     differing=tuple(differing),
                 )
+        registered = None
+        if step.model is not None:
+            try:
+                registered = self._register(step, outputs, metrics)
+            except MlcdError as exc:
+                return StepResult(
+                    step.name,
+                    "failed",
+                    result.key,
+                    result.duration,
+                    outputs,
+                    metrics,
+                    error=f"registering model {step.model.name!r} failed: {exc.message}",
+                )
         with self.ws.db.sql(write=True) as conn:
             records.cache_put(
                 conn,
@@ -453,7 +477,42 @@ class _Run:
                 metrics,
                 self.run_id,
             )
-        return StepResult(step.name, "succeeded", result.key, result.duration, outputs, metrics)
+        return StepResult(
+            step.name,
+            "succeeded",
+            result.key,
+            result.duration,
+            outputs,
+            metrics,
+            model=registered,
+        )
+
+    def _register(
+        self, step: Step, outputs: dict[str, StoredPath], metrics: dict[str, float]
+    ) -> str:
+        """Register the step's model output, with this run as its lineage."""
+        from dataclasses import replace
+
+        from mlcd.registry.register import lineage_of_run, register
+        from mlcd.registry.signature import read_example_file
+
+        cfg = step.model
+        assert cfg is not None
+        output = cfg.output or next(iter(step.outputs))
+        lineage = replace(lineage_of_run(self.ws, self.run_id, cfg.datasets), step=step.name)
+        example = read_example_file(str(self.ws.root / cfg.example)) if cfg.example else None
+        version = register(
+            self.ws,
+            cfg.name,
+            self.ws.root / outputs[output].path,
+            flavor=cfg.flavor,
+            example=example,
+            metrics=metrics,
+            description=cfg.description,
+            lineage=lineage,
+            trust=cfg.trust,
+        )
+        return version.ref
 
     def _metrics(self, step: Step) -> dict[str, float]:
         metrics: dict[str, float] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from mlcd.config import StepConfig
+from mlcd.config import ModelConfig, StepConfig
 from mlcd.errors import ConfigError, NotFoundError
 from mlcd.pipeline.params import PARAMS_FILE, has
 
@@ -36,7 +36,7 @@ class Step:
     outputs: dict[str, str]
     metrics: str | None
     deps: tuple[str, ...]
-    model: dict[str, Any] | None = None
+    model: ModelConfig | None = None
 
     @property
     def is_callable(self) -> bool:
@@ -117,6 +117,8 @@ def _parse(name: str, cfg: StepConfig, params: Mapping[str, Any]) -> Step:
         _check_path(f"steps.{name}.metrics", cfg.metrics)
     for i, dep in enumerate(cfg.deps):
         _check_path(f"steps.{name}.deps[{i}]", dep)
+    if cfg.model is not None:
+        _check_model(name, cfg.model, cfg.outputs)
     return Step(
         name=name,
         run=cfg.run,
@@ -127,6 +129,22 @@ def _parse(name: str, cfg: StepConfig, params: Mapping[str, Any]) -> Step:
         deps=tuple(_normal(d) for d in cfg.deps),
         model=cfg.model,
     )
+
+
+def _check_model(name: str, model: ModelConfig, outputs: Mapping[str, str]) -> None:
+    where = f"steps.{name}.model"
+    if model.output is None and len(outputs) != 1:
+        raise ConfigError(
+            f"{where}: say which output holds the model (output: NAME)",
+            hint=f"outputs: {', '.join(outputs) or 'none'}",
+        )
+    if model.output is not None and model.output not in outputs:
+        raise ConfigError(
+            f"{where}.output: {model.output!r} is not an output of the step",
+            hint=f"outputs: {', '.join(outputs) or 'none'}",
+        )
+    if model.example:
+        _check_path(f"{where}.example", model.example)
 
 
 def _parse_input(where: str, text: str) -> Input:
@@ -176,18 +194,24 @@ def _check_references(steps: dict[str, Step]) -> None:
 
 
 def _check_outputs(steps: dict[str, Step]) -> None:
-    owner: dict[str, str] = {}
-    for step in steps.values():
-        for out_name, path in step.outputs.items():
-            key = f"steps.{step.name}.outputs.{out_name}"
-            for other_path, other in owner.items():
-                a, b = PurePosixPath(path), PurePosixPath(other_path)
-                if a == b or a in b.parents or b in a.parents:
-                    raise ConfigError(
-                        f"{key}: {path!r} overlaps {other_path!r}, an output of {other}",
-                        hint="every output path belongs to exactly one step",
-                    )
-            owner[path] = key
+    # a metrics file is written, stored and restored like an output: no other step may write
+    # it (inside its own step's output folder is fine)
+    written = [(s, f"steps.{s}.outputs.{n}", p) for s in steps for n, p in steps[s].outputs.items()]
+    written += [
+        (s, f"steps.{s}.metrics", steps[s].metrics or "") for s in steps if steps[s].metrics
+    ]
+    owner: dict[str, tuple[str, str]] = {}
+    for name, key, path in written:
+        for other_path, (other_step, other) in owner.items():
+            if key.endswith(".metrics") and other_step == name:
+                continue
+            a, b = PurePosixPath(path), PurePosixPath(other_path)
+            if a == b or a in b.parents or b in a.parents:
+                raise ConfigError(
+                    f"{key}: {path!r} overlaps {other_path!r}, an output of {other}",
+                    hint="every output path belongs to exactly one step",
+                )
+        owner[path] = (name, key)
 
 
 def _order(steps: dict[str, Step]) -> list[str]:

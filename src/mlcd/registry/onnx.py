@@ -56,20 +56,35 @@ def convert_sklearn(model: Any, example: Any) -> Conversion:
     try:
         from skl2onnx import to_onnx
 
-        proto = to_onnx(model, matrix[:1], options={"zipmap": False}, target_opset=None)
+        # probabilities as a plain tensor, not a list of dicts (classifiers only)
+        options = {"zipmap": False} if hasattr(model, "predict_proba") else None
+        proto = to_onnx(model, matrix[:1], options=options, target_opset=None)
         data = proto.SerializeToString()
     except Exception as exc:  # skl2onnx raises many kinds for unsupported estimators
         return Conversion(
             None, None, False, f"skl2onnx cannot convert: {type(exc).__name__}: {exc}"
         )
-    parity = _parity(model, data, matrix)
+    parity = _parity(model, data, matrix, _native_input(model, example, matrix))
     ok = parity is not None and parity <= ATOL + RTOL
     where = "synthetic input" if synthetic else "the example"
     note = f"max abs difference {parity:.3g} on {where}" if parity is not None else "no parity"
     return Conversion(data, parity, ok, note if ok else note + ": beyond tolerance, not served")
 
 
-def _parity(model: Any, onnx_model: bytes, matrix: Any) -> float | None:
+def _native_input(model: Any, example: Any, matrix: Any) -> Any:
+    """What the native model should see: the DataFrame itself when it was fit on named columns
+    (scikit-learn warns, or fails, on a bare matrix then)."""
+    if hasattr(example, "columns"):
+        return example
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        import pandas as pd
+
+        return pd.DataFrame(matrix, columns=list(names))
+    return matrix
+
+
+def _parity(model: Any, onnx_model: bytes, matrix: Any, native_input: Any) -> float | None:
     import numpy as np
     import onnxruntime as ort
 
@@ -77,13 +92,13 @@ def _parity(model: Any, onnx_model: bytes, matrix: Any) -> float | None:
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
     outputs = session.run(None, {session.get_inputs()[0].name: matrix})
-    native = np.asarray(model.predict(matrix))
+    native = np.asarray(model.predict(native_input))
     ours = np.asarray(outputs[0]).reshape(native.shape)
     if native.dtype.kind in "OUSb" or ours.dtype.kind in "OUSb" or native.dtype.kind in "iu":
         if not np.array_equal(native.astype(str), ours.astype(str)):
             return float("inf")
         if hasattr(model, "predict_proba") and len(outputs) > 1:
-            proba = np.asarray(model.predict_proba(matrix), dtype=np.float64)
+            proba = np.asarray(model.predict_proba(native_input), dtype=np.float64)
             return float(np.max(np.abs(proba - np.asarray(outputs[1], dtype=np.float64))))
         return 0.0
     diff = np.abs(native.astype(np.float64) - ours.astype(np.float64))
