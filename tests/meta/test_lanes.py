@@ -49,10 +49,23 @@ def test_run_records_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     ws = Workspace.init(tmp_path / "ws")
     started = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     run = records.Run(
-        id="20260102-030405-abcd", status="running", started_at=started, ended_at=None,
-        command="mlcd run", targets=[], params={"a": 1}, seed=3, env={}, env_lock="b3:x",
-        git=None, inputs={}, created_by="me", host="h", pid=1, error=None,
-    )  # fmt: skip
+        id="20260102-030405-abcd",
+        status="running",
+        started_at=started,
+        ended_at=None,
+        command="mlcd run",
+        targets=[],
+        params={"a": 1},
+        seed=3,
+        env={},
+        env_lock="b3:x",
+        git=None,
+        inputs={},
+        created_by="me",
+        host="h",
+        pid=1,
+        error=None,
+    )
     with ws.db.sql(write=True) as conn:
         records.create_run(conn, run)
         records.add_step(conn, run.id, records.StepRecord("s", "b3:k", "succeeded", duration=1.5))
