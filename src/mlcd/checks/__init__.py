@@ -1,0 +1,1 @@
+"""Validation of data and models: checks with measured values, bounds and pass/fail results."""

@@ -1,0 +1,283 @@
+"""Column statistics of a dataset version, computed by DuckDB straight from its Parquet files.
+
+The scans are planned for bounded memory (a dataset is out of core by design):
+1. one pass with every cheap aggregate of every column (min, max, mean, std, skewness, nulls,
+   zeros, quantiles): each aggregate keeps a few numbers, however many rows;
+2. one GROUP BY per column for the exact distinct count and most common value: a hash table of
+   one column at a time, which DuckDB can spill to disk, instead of `count(DISTINCT)` and
+   `mode()` of every column inline (which would hold every column's table at once).
+Partition columns come from the manifest: their values and row counts are known per file.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlcd.errors import QueryError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from mlcd.data.reader import DatasetReader
+
+QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+TOP_VALUES = 20  # value counts kept for a column with few distinct values (categories)
+MAX_CATEGORIES = 1000
+MEMORY_LIMIT = "700MB"
+
+
+@dataclass
+class ColumnStats:
+    name: str
+    dtype: str
+    kind: str  # numeric, string, boolean, temporal, other
+    rows: int = 0
+    nulls: int = 0
+    zeros: int | None = None
+    distinct: int | None = None
+    min: Any = None
+    max: Any = None
+    mean: float | None = None
+    std: float | None = None
+    skewness: float | None = None
+    mode: Any = None
+    mode_count: int | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    categories: dict[str, int] | None = None  # every value's count, when there are few
+
+    @property
+    def null_fraction(self) -> float:
+        return self.nulls / self.rows if self.rows else 0.0
+
+    @property
+    def zero_fraction(self) -> float | None:
+        return None if self.zeros is None or not self.rows else self.zeros / self.rows
+
+    @property
+    def mode_share(self) -> float | None:
+        non_null = self.rows - self.nulls
+        return None if self.mode_count is None or not non_null else self.mode_count / non_null
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data.update(
+            null_fraction=self.null_fraction,
+            zero_fraction=self.zero_fraction,
+            mode_share=self.mode_share,
+        )
+        return {k: _jsonable(v) for k, v in data.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def kind_of(dtype: str) -> str:
+    d = dtype.lower()
+    if d in ("bool", "boolean"):
+        return "boolean"
+    if any(t in d for t in ("int", "float", "double", "decimal", "real")):
+        return "numeric"
+    if any(t in d for t in ("string", "utf8", "varchar", "large_string")):
+        return "string"
+    if any(t in d for t in ("date", "time")):
+        return "temporal"
+    return "other"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def connect() -> Iterator[duckdb.DuckDBPyConnection]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+        yield con
+    finally:
+        con.close()
+
+
+def source_sql(reader: DatasetReader, con: duckdb.DuckDBPyConnection) -> str:
+    """A table expression over the version's data files (partition columns excluded)."""
+    version = reader.version
+    locations = [reader.store.arrow_location(f.blob) for f in reader.files]
+    local = all(type(fs).__name__ == "LocalFileSystem" for fs, _ in locations)
+    if version.format == "parquet" and local:
+        paths = ", ".join("'" + p.replace("'", "''") + "'" for _, p in locations)
+        return f"read_parquet([{paths}], union_by_name = true)"
+    relation = con.from_arrow(reader.arrow_dataset())  # CSV, JSON, or a remote store
+    relation.create_view("_mlcd_source")
+    return "_mlcd_source"
+
+
+def data_columns(reader: DatasetReader) -> list[tuple[str, str]]:
+    return [(f.name, f.type) for f in reader.version.schema.fields]
+
+
+def compute(
+    reader: DatasetReader, columns: Sequence[str] | None = None, exact: bool = True
+) -> dict[str, ColumnStats]:
+    """Statistics of the selected columns (default: all, partition columns included)."""
+    wanted = set(columns) if columns is not None else None
+    data = [(n, t) for n, t in data_columns(reader) if wanted is None or n in wanted]
+    stats: dict[str, ColumnStats] = {}
+    if data:
+        with connect() as con:
+            src = source_sql(reader, con)
+            stats.update(_first_pass(con, src, data))
+            if exact:
+                for name, _ in data:
+                    _group_pass(con, src, stats[name])
+    for key, type_name in reader.version.partitioning.items():
+        if wanted is None or key in wanted:
+            stats[key] = _partition_stats(reader, key, type_name)
+    return stats
+
+
+def _first_pass(
+    con: duckdb.DuckDBPyConnection, src: str, columns: list[tuple[str, str]]
+) -> dict[str, ColumnStats]:
+    exprs = ["count(*)"]
+    layout: list[tuple[str, list[str]]] = []
+    for name, dtype in columns:
+        q = quote(name)
+        kind = kind_of(dtype)
+        parts = ["nulls", "min", "max"]
+        exprs += [f"count(*) - count({q})", f"min({q})", f"max({q})"]
+        if kind == "numeric":
+            parts += ["zeros", "mean", "std", "skewness", "quantiles"]
+            qs = ", ".join(str(x) for x in QUANTILES)
+            exprs += [
+                f"count_if({q} = 0)",
+                f"avg({q}::DOUBLE)",
+                f"stddev_samp({q}::DOUBLE)",
+                f"skewness({q}::DOUBLE)",
+                f"approx_quantile({q}::DOUBLE, [{qs}])",
+            ]
+        layout.append((name, parts))
+    row = _one(con, f"SELECT {', '.join(exprs)} FROM {src}")
+    rows = int(row[0])
+    out: dict[str, ColumnStats] = {}
+    i = 1
+    for (name, parts), (_, dtype) in zip(layout, columns, strict=True):
+        s = ColumnStats(name, dtype, kind_of(dtype), rows=rows)
+        for part in parts:
+            value = row[i]
+            i += 1
+            if part == "quantiles":
+                s.quantiles = {str(q): v for q, v in zip(QUANTILES, value or [], strict=False)}
+            elif part in ("mean", "std", "skewness"):
+                setattr(s, part, None if value is None else float(value))
+            else:
+                setattr(s, part, value)
+        out[name] = s
+    return out
+
+
+def _group_pass(con: duckdb.DuckDBPyConnection, src: str, s: ColumnStats) -> None:
+    """Exact distinct count and most common value; every value's count when they are few."""
+    q = quote(s.name)
+    grouped = f"SELECT {q} AS v, count(*) AS n FROM {src} GROUP BY {q}"
+    row = _one(
+        con,
+        f"SELECT count(v), first(v ORDER BY n DESC, v) FILTER (WHERE v IS NOT NULL),"
+        f" max(n) FILTER (WHERE v IS NOT NULL) FROM ({grouped})",
+    )
+    s.distinct, s.mode, s.mode_count = int(row[0]), row[1], row[2]
+    if s.kind != "numeric" and s.distinct <= MAX_CATEGORIES:
+        pairs = con.execute(
+            f"SELECT v, n FROM ({grouped}) WHERE v IS NOT NULL ORDER BY n DESC, v"
+        ).fetchall()
+        s.categories = {str(v): int(n) for v, n in pairs}
+
+
+def _partition_stats(reader: DatasetReader, key: str, type_name: str) -> ColumnStats:
+    from mlcd.data.schema import partition_value
+
+    counts: Counter[Any] = Counter()
+    for f in reader.files:
+        counts[partition_value(f.partition[key], type_name)] += f.rows
+    rows = sum(counts.values())
+    nulls = counts.pop(None, 0)
+    s = ColumnStats(key, type_name, kind_of(type_name), rows=rows, nulls=nulls)
+    if counts:
+        s.min, s.max = min(counts), max(counts)
+        s.distinct = len(counts)
+        s.mode, s.mode_count = counts.most_common(1)[0]
+        if s.kind == "numeric":
+            s.zeros = counts.get(0, 0)
+            total = sum(counts.values())
+            s.mean = sum(float(v) * n for v, n in counts.items()) / total
+        if len(counts) <= MAX_CATEGORIES:
+            s.categories = {str(v): n for v, n in counts.most_common()}
+    return s
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    import duckdb
+
+    try:
+        row = con.execute(sql).fetchone()
+    except duckdb.Error as exc:
+        raise QueryError(f"statistics query failed: {str(exc).splitlines()[0]}") from None
+    assert row is not None
+    return tuple(row)
+
+
+def correlation(reader: DatasetReader, a: str, b: str, method: str = "pearson") -> float | None:
+    """Pearson, or Spearman (Pearson of ranks) correlation of two numeric columns."""
+    with connect() as con:
+        src = source_sql(reader, con)
+        qa, qb = quote(a), quote(b)
+        if method == "spearman":
+            sql = (
+                f"SELECT corr(ra, rb) FROM (SELECT rank() OVER (ORDER BY {qa}) AS ra,"
+                f" rank() OVER (ORDER BY {qb}) AS rb FROM {src}"
+                f" WHERE {qa} IS NOT NULL AND {qb} IS NOT NULL)"
+            )
+        else:
+            sql = f"SELECT corr({qa}::DOUBLE, {qb}::DOUBLE) FROM {src}"
+        value = _one(con, sql)[0]
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def count_where(reader: DatasetReader, condition: str) -> tuple[int, int]:
+    """(rows where `condition` holds, all rows): custom SQL, allowed sets, regexes."""
+    with connect() as con:
+        src = source_sql(reader, con)
+        row = _one(con, f"SELECT count_if(({condition})::BOOLEAN), count(*) FROM {src}")
+    return int(row[0] or 0), int(row[1])
+
+
+def bin_counts(reader: DatasetReader, column: str, edges: Sequence[float]) -> list[int]:
+    """Counts of non-null values in the bins (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    with connect() as con:
+        src = source_sql(reader, con)
+        q = f"{quote(column)}::DOUBLE"
+        cases = []
+        lower = None
+        for edge in [*edges, None]:
+            cond = []
+            if lower is not None:
+                cond.append(f"{q} > {lower!r}")
+            if edge is not None:
+                cond.append(f"{q} <= {edge!r}")
+            cases.append(f"count_if({' AND '.join(cond) or 'TRUE'} AND {q} IS NOT NULL)")
+            lower = edge
+        row = _one(con, f"SELECT {', '.join(cases)} FROM {src}")
+    return [int(x) for x in row]
