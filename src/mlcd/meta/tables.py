@@ -226,3 +226,23 @@ event_cursors = Table(
     Column("consumer", String(64), primary_key=True),
     Column("last_event_id", Integer, nullable=False),
 )
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("content_id", String(67), primary_key=True),  # a profile is a function of content
+    Column("blob", String(67), nullable=False),  # JSON of every column's statistics
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+check_runs = Table(
+    "check_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subject", String(255), nullable=False, index=True),  # "sales@3", "churn@2"
+    Column("kind", String(16), nullable=False),  # data, model
+    Column("run_id", String(32)),
+    Column("passed", Integer, nullable=False),
+    Column("results", Text, nullable=False),  # JSON list of CheckResult
+    Column("at", DateTime(timezone=True), nullable=False),
+)
