@@ -49,6 +49,7 @@ class ColumnStats:
     mode_count: int | None = None
     quantiles: dict[str, float] = field(default_factory=dict)
     categories: dict[str, int] | None = None  # every value's count, when there are few
+    histogram: dict[str, list[float]] | None = None  # {"edges": [...], "counts": [...]}
 
     @property
     def null_fraction(self) -> float:
@@ -130,7 +131,10 @@ def data_columns(reader: DatasetReader) -> list[tuple[str, str]]:
 
 
 def compute(
-    reader: DatasetReader, columns: Sequence[str] | None = None, exact: bool = True
+    reader: DatasetReader,
+    columns: Sequence[str] | None = None,
+    exact: bool = True,
+    histograms: bool = False,
 ) -> dict[str, ColumnStats]:
     """Statistics of the selected columns (default: all, partition columns included)."""
     wanted = set(columns) if columns is not None else None
@@ -140,9 +144,11 @@ def compute(
         with connect() as con:
             src = source_sql(reader, con)
             stats.update(_first_pass(con, src, data))
-            if exact:
-                for name, _ in data:
+            for name, _ in data:
+                if exact:
                     _group_pass(con, src, stats[name])
+                if histograms and stats[name].kind == "numeric":
+                    _histogram(con, src, stats[name])
     for key, type_name in reader.version.partitioning.items():
         if wanted is None or key in wanted:
             stats[key] = _partition_stats(reader, key, type_name)
@@ -204,6 +210,23 @@ def _group_pass(con: duckdb.DuckDBPyConnection, src: str, s: ColumnStats) -> Non
             f"SELECT v, n FROM ({grouped}) WHERE v IS NOT NULL ORDER BY n DESC, v"
         ).fetchall()
         s.categories = {str(v): int(n) for v, n in pairs}
+
+
+def _histogram(con: duckdb.DuckDBPyConnection, src: str, s: ColumnStats, bins: int = 20) -> None:
+    """Equal-width bins between min and max (one projected scan of the column)."""
+    if s.min is None or s.max is None:
+        return
+    lo, hi = float(s.min), float(s.max)
+    width = (hi - lo) / bins or 1.0
+    q = f"{quote(s.name)}::DOUBLE"
+    rows = con.execute(
+        f"SELECT least(floor(({q} - {lo!r}) / {width!r})::BIGINT, {bins - 1}) AS _mlcd_bin, count(*)"
+        f" FROM {src} WHERE {q} IS NOT NULL GROUP BY _mlcd_bin ORDER BY _mlcd_bin"
+    ).fetchall()
+    counts = [0.0] * bins
+    for b, n in rows:
+        counts[max(0, min(bins - 1, int(b)))] += n
+    s.histogram = {"edges": [lo + i * width for i in range(bins + 1)], "counts": counts}
 
 
 def _partition_stats(reader: DatasetReader, key: str, type_name: str) -> ColumnStats:
