@@ -220,8 +220,8 @@ def _histogram(con: duckdb.DuckDBPyConnection, src: str, s: ColumnStats, bins: i
     width = (hi - lo) / bins or 1.0
     q = f"{quote(s.name)}::DOUBLE"
     rows = con.execute(
-        f"SELECT least(floor(({q} - {lo!r}) / {width!r})::BIGINT, {bins - 1}) AS _mlcd_bin, count(*)"
-        f" FROM {src} WHERE {q} IS NOT NULL GROUP BY _mlcd_bin ORDER BY _mlcd_bin"
+        f"SELECT least(floor(({q} - {lo!r}) / {width!r})::BIGINT, {bins - 1}) AS _mlcd_bin,"
+        f" count(*) FROM {src} WHERE {q} IS NOT NULL GROUP BY _mlcd_bin ORDER BY _mlcd_bin"
     ).fetchall()
     counts = [0.0] * bins
     for b, n in rows:
