@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from mlcd.checks.result import CheckResult
+    from mlcd.checks.spec import DataCheck
+    from mlcd.checks.stats import ColumnStats
     from mlcd.data.diff import DatasetDiff
     from mlcd.data.manifest import DatasetVersion
     from mlcd.data.reader import DatasetReader
@@ -503,6 +507,46 @@ class Workspace:
         from mlcd.events.hooks import install_git_hook
 
         return install_git_hook(self, command, force=force)
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def profile(self, ref: str, histograms: bool = True) -> dict[str, ColumnStats]:
+        """Every column's statistics (computed once per content, then read back)."""
+        from mlcd.checks.profile import get_profile
+
+        return get_profile(self, self.load(ref), histograms=histograms)
+
+    def declared_checks(self, name: str) -> list[DataCheck]:
+        """The `checks:` of a dataset in mlcd.yaml, parsed."""
+        from mlcd.checks.spec import parse_checks
+
+        configured = self.config.datasets.get(name)
+        raw = configured.checks if configured is not None else []
+        return parse_checks(raw, f"datasets.{name}.checks")
+
+    def check_data(
+        self, ref: str, checks: Sequence[DataCheck] | None = None, run_id: str | None = None
+    ) -> list[CheckResult]:
+        """Run data checks (default: those declared for the dataset) and record the results."""
+        from mlcd.checks.data import results_json, run_data_checks
+
+        reader = self.load(ref)
+        if checks is None:
+            checks = self.declared_checks(reader.version.name)
+        results = run_data_checks(self, reader, checks)
+        with self.db.sql(write=True) as conn:
+            conn.execute(
+                "INSERT INTO check_runs (subject, kind, run_id, passed, results, at)"
+                " VALUES (:s, 'data', :r, :p, :res, :at)",
+                {
+                    "s": reader.version.ref,
+                    "r": run_id,
+                    "p": int(not any(r.failed for r in results)),
+                    "res": results_json(results),
+                    "at": datetime.now(UTC),
+                },
+            )
+        return results
 
 
 def _project_name(folder: str) -> str:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from mlcd._version import __version__
-from mlcd.cli import data, env, models, run, runs
+from mlcd.cli import check, data, env, events, models, run, runs
 from mlcd.cli.state import options
 
 app = typer.Typer(
@@ -31,7 +31,12 @@ app.command("dag")(run.dag)
 app.add_typer(runs.app, name="runs")
 app.command("logs")(runs.logs)
 app.add_typer(env.app, name="env")
+app.add_typer(events.app, name="events")
+app.command("watch")(events.watch)
+app.add_typer(events.hooks, name="hooks")
 app.add_typer(models.app, name="models")
+app.add_typer(check.app, name="check")
+data.app.command("profile")(check.profile)
 
 
 def _version(value: bool) -> None:

@@ -14,9 +14,11 @@ that a command receives as one word each, never code the shell would interpret.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
+import signal
 import string
 import subprocess
 import sys
@@ -204,7 +206,7 @@ def run_shell(command: str, event: Event, cwd: Path) -> Outcome:
         "MLCD_EVENT_ID": str(event.id),
         "MLCD_EVENT_TYPE": event.type,
     }
-    done = subprocess.run(
+    proc = subprocess.Popen(
         command,
         shell=True,
         cwd=cwd,
@@ -212,16 +214,30 @@ def run_shell(command: str, event: Event, cwd: Path) -> Outcome:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        check=False,
+        start_new_session=True,  # its own process group, so stopping it stops its children
     )
-    output = done.stdout.decode(errors="replace")[-_TAIL:]
-    if done.returncode == 0:
+    try:
+        stdout, _ = proc.communicate()
+    except BaseException:  # Ctrl-C: stop the command and everything it started, then unwind
+        _stop_group(proc)
+        raise
+    output = stdout.decode(errors="replace")[-_TAIL:]
+    code = proc.returncode
+    if code == 0:
         return Outcome(None, output)
-    how = (
-        f"killed by signal {-done.returncode}" if done.returncode < 0 else f"exit {done.returncode}"
-    )
+    how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
     tail = output.strip()
     return Outcome(f"command failed ({how})" + (f": {tail}" if tail else ""), output)
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=3)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def post_webhook(
