@@ -149,6 +149,7 @@ class _Run:
         self.cache = StatCache(ws.state / "cache" / "stat.db")
         self.hasher = Hasher(ws.root, self.cache)
         self.results: dict[str, StepResult] = {}
+        self.checked: dict[str, list[str]] = {}  # dataset ref -> names of failed checks
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     # -- setup -----------------------------------------------------------------------------
@@ -276,9 +277,13 @@ class _Run:
             self._finish(StepResult(name, "skipped", error=f"{bad[0]} did not succeed"))
             return None
         try:
+            failed_checks = self._check_inputs(step)
             key = self._key(step)
         except MlcdError as exc:
             self._finish(StepResult(name, "failed", error=exc.message))
+            return None
+        if failed_checks:
+            self._finish(StepResult(name, "failed", error=failed_checks))
             return None
         if not self.options.force:
             cached = self._from_cache(step, key)
@@ -289,6 +294,25 @@ class _Run:
         for path in self._output_paths(step):  # stale files must not leak into new outputs
             remove_path(self.ws.root, path)
         return pool.submit(self._execute, step, key, self.ws.root)
+
+    def _check_inputs(self, step: Step) -> str | None:
+        """Run the declared checks of the step's dataset inputs (once per version per run);
+        a failure stops the step before it reads bad data. Results are recorded on the run."""
+        failures: list[str] = []
+        for inp in step.inputs:
+            if inp.kind != "dataset" or not self.ws.declared_checks(inp.name):
+                continue
+            ref = self.pinned[inp.text]["ref"]
+            if ref not in self.checked:
+                results = self.ws.check_data(ref, run_id=self.run_id)
+                self.checked[ref] = [r.name for r in results if r.failed]
+            failures += self.checked[ref]
+        if not failures:
+            return None
+        shown = ", ".join(failures[:5]) + (
+            f" and {len(failures) - 5} more" if len(failures) > 5 else ""
+        )
+        return f"data checks failed: {shown} (see `mlcd check data` for values)"
 
     def _finish(self, result: StepResult) -> None:
         if result.status == "succeeded" and result.key:
