@@ -1,0 +1,35 @@
+"""Helpers for users' own pytest files: model and data checks as functions, and assert_check.
+
+from mlcd.testing import assert_check, beats_baseline
+
+def test_model_beats_baseline(model, X_val, y_val):
+    assert_check(beats_baseline(model, X_val, y_val, margin=0.05))
+"""
+
+from __future__ import annotations
+
+from mlcd.checks.model import (
+    beats_baseline,
+    class_balance,
+    deterministic,
+    mean_prediction,
+    row_order_invariant,
+)
+from mlcd.checks.result import CheckResult
+
+__all__ = [
+    "CheckResult",
+    "assert_check",
+    "beats_baseline",
+    "class_balance",
+    "deterministic",
+    "mean_prediction",
+    "row_order_invariant",
+]
+
+
+def assert_check(result: CheckResult) -> CheckResult:
+    """Raise AssertionError with the check's own explanation when it failed."""
+    if result.failed:
+        raise AssertionError(f"{result.name}: {result.message}")
+    return result
