@@ -58,7 +58,9 @@ class ModelConfig(_Strict):
     datasets: dict[str, str] = Field(default_factory=dict)  # dataset name -> role
     trust: list[str] = Field(default_factory=list)
     description: str | None = None
-    checks: list[Any] = Field(default_factory=list)
+    checks: list[str] = Field(default_factory=list)  # run after registration
+    validation: str | None = None  # a .parquet/.csv of held-out rows for the checks
+    target: str | None = None  # its label column
 
     @field_validator("name")
     @classmethod

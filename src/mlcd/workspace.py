@@ -548,6 +548,62 @@ class Workspace:
             )
         return results
 
+    def check_model(
+        self,
+        ref: str,
+        data: str | os.PathLike[str] | None = None,
+        target: str | None = None,
+        checks: Sequence[str] | None = None,
+        run_id: str | None = None,
+    ) -> list[CheckResult]:
+        """Run model checks on held-out data and record them on the version.
+
+        Defaults come from the `model:` block of the step that registers this model.
+        """
+        from mlcd.checks.data import results_json
+        from mlcd.checks.model import run_model_checks
+        from mlcd.registry.signature import read_example_file
+
+        version = self.model(ref)
+        declared = next(
+            (
+                s.model
+                for s in self.config.steps.values()
+                if s.model and s.model.name == version.name
+            ),
+            None,
+        )
+        data = data or (
+            self.root / declared.validation if declared and declared.validation else None
+        )
+        target = target or (declared.target if declared else None)
+        names = list(checks) if checks is not None else list(declared.checks if declared else [])
+        if data is None or target is None:
+            raise ConfigError(
+                f"no held-out data to check {version.ref} with",
+                hint="pass --data FILE --target COLUMN, or declare validation/target in the "
+                "model: block",
+            )
+        frame = read_example_file(str(data))
+        if target not in frame.columns:
+            raise ConfigError(f"validation data {data} has no column {target!r}")
+        X, y = frame.drop(columns=[target]), frame[target]
+        model = self.load_model(version.ref)
+        results = run_model_checks(model, X, y, names)
+        with self.db.sql(write=True) as conn:
+            conn.execute(
+                "INSERT INTO check_runs (subject, kind, run_id, passed, results, at)"
+                " VALUES (:s, 'model', :r, :p, :res, :at)",
+                {
+                    "s": version.ref,
+                    "r": run_id,
+                    "p": int(not any(r.failed for r in results)),
+                    "res": results_json(results),
+                    "at": datetime.now(UTC),
+                },
+            )
+        return results
+
 
 def _project_name(folder: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "_-." else "-" for c in folder).strip("-.")

@@ -67,6 +67,30 @@ def data(
     _report(results, json, junit, f"data {ref}")
 
 
+@app.command()
+def model(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@latest or NAME@ALIAS.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Held-out rows (.parquet/.csv) with the target column.")
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="The label column of --data.")] = None,
+    check: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A check (repeatable): better_than_baseline, class_balance, "
+            "mean_prediction, row_order_invariant, deterministic."
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    junit: JunitOpt = None,
+) -> None:
+    """Run model checks on held-out data (defaults from the model: block of mlcd.yaml)."""
+    from mlcd.workspace import Workspace
+
+    results = Workspace.find().check_model(ref, data=data, target=target, checks=check)
+    _report(results, json, junit, f"model {ref}")
+
+
 @app.command("all")
 def all_(json: JsonOpt = False, junit: JunitOpt = None) -> None:
     """Every dataset's declared checks, on its latest version."""

@@ -536,6 +536,14 @@ class _Run:
             lineage=lineage,
             trust=cfg.trust,
         )
+        if cfg.checks:
+            results = self.ws.check_model(version.ref, run_id=self.run_id)
+            failed = [r.name for r in results if r.failed]
+            if failed:
+                raise StepFailedError(
+                    f"{version.ref} registered, but model checks failed: {', '.join(failed)}",
+                    hint=f"see `mlcd check model {version.ref}`",
+                )
         return version.ref
 
     def _metrics(self, step: Step) -> dict[str, float]:

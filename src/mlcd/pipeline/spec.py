@@ -145,6 +145,13 @@ def _check_model(name: str, model: ModelConfig, outputs: Mapping[str, str]) -> N
         )
     if model.example:
         _check_path(f"{where}.example", model.example)
+    if model.checks and not (model.validation and model.target):
+        raise ConfigError(
+            f"{where}.checks: model checks need held-out data",
+            hint="add validation: PATH (.parquet/.csv written by the step) and target: COLUMN",
+        )
+    if model.validation:
+        _check_path(f"{where}.validation", model.validation)
 
 
 def _parse_input(where: str, text: str) -> Input:
