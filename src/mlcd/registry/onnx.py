@@ -1,4 +1,4 @@
-"""The ONNX twin of a scikit-learn model, and how far its predictions are from the original.
+"""The ONNX twin of a scikit-learn or torch model, and how far its outputs are from the original.
 
 A twin that disagrees with the native model beyond tolerance is kept for inspection but never
 used for serving: a fast wrong answer is worse than a slow right one.
@@ -104,3 +104,81 @@ def _parity(model: Any, onnx_model: bytes, matrix: Any, native_input: Any) -> fl
     diff = np.abs(native.astype(np.float64) - ours.astype(np.float64))
     scale = np.maximum(1.0, np.abs(native.astype(np.float64)))
     return float(np.max(diff / scale))
+
+
+def convert_torch(model: Any, example: Any) -> Conversion:
+    """Export with torch.onnx (batch axis dynamic) and measure parity against `model` on
+    `example`. Pass the TorchScript module that is served: exporting it keeps its control flow,
+    where exporting the eager module would trace one path. Without an example nothing is
+    exported: the exporter needs an input."""
+    if example is None:
+        return Conversion(None, None, False, "no example input: not exported to ONNX")
+    import tempfile
+    import warnings
+    from pathlib import Path
+
+    import torch
+
+    from mlcd.registry.flavors import quiet_torch, run_torch, torch_input
+
+    tensor = torch_input(example, model)
+    native = [o.numpy() for o in run_torch(model, tensor)]
+    names = ["output"] if len(native) == 1 else [f"output_{i}" for i in range(len(native))]
+    try:
+        with tempfile.TemporaryDirectory() as scratch, quiet_torch(), torch.no_grad():
+            # a ScriptModule's forward has no Python signature to inspect; nothing is lost
+            warnings.filterwarnings("ignore", "no signature found", UserWarning)
+            # dynamo=False: the TorchScript-based exporter, which takes a ScriptModule and needs
+            # no onnxscript; the torch.export-based default would need both
+            path = Path(scratch) / "model.onnx"
+            torch.onnx.export(
+                model,
+                (tensor,),
+                path,
+                dynamo=False,
+                input_names=["input"],
+                output_names=names,
+                dynamic_axes={n: {0: "batch"} for n in ["input", *names]},
+            )
+            data = path.read_bytes()
+    except Exception as exc:  # the exporter raises many kinds for unsupported operators
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return Conversion(
+            None, None, False, f"torch.onnx cannot export: {type(exc).__name__}: {reason}"
+        )
+    try:
+        parity = _torch_parity(data, tensor.numpy(), native)
+    except Exception as exc:  # onnxruntime refuses graphs with operators it does not have
+        return Conversion(
+            data, None, False, f"onnxruntime cannot run the export: {type(exc).__name__}"
+        )
+    ok = parity <= ATOL + RTOL
+    note = f"max abs difference {parity:.3g} on the example"
+    return Conversion(data, parity, ok, note if ok else note + ": beyond tolerance, not served")
+
+
+def _torch_parity(onnx_model: bytes, matrix: Any, native: list[Any]) -> float:
+    """Largest difference between torch's and onnxruntime's outputs, scaled as for
+    scikit-learn (relative above 1); integer and boolean outputs must match exactly."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {session.get_inputs()[0].name: matrix})
+    if len(outputs) != len(native):
+        return float("inf")
+    worst = 0.0
+    for theirs, ours in zip(native, outputs, strict=True):
+        got = np.asarray(ours)
+        if got.shape != theirs.shape:
+            return float("inf")
+        if theirs.dtype.kind in "biu" or got.dtype.kind in "biu":
+            if not np.array_equal(theirs, got):
+                return float("inf")
+            continue
+        expected = theirs.astype(np.float64)
+        diff = np.abs(expected - got.astype(np.float64)) / np.maximum(1.0, np.abs(expected))
+        worst = max(worst, float(np.max(diff, initial=0.0)))
+    return worst

@@ -92,6 +92,9 @@ def register(
             flavors.check_trusted(skops_file, trusted)
             if native is None:
                 native = flavors.load(flavor, folder, trusted)
+        if flavor == "torch":
+            # the TorchScript as it will be served: the signature and ONNX twin come from it
+            native = flavors.complete_torch(folder)
         signature, conversion = _signature_and_twin(flavor, native, example, folder)
         signature["trusted_types"] = trusted
         stored = store_path(ws.store, folder.parent, folder.name, None)
@@ -167,7 +170,7 @@ def _write_artifact(model: Any, flavor: str | None, folder: Path, example: Any) 
 def _signature_and_twin(
     flavor: str, native: Any, example: Any, folder: Path
 ) -> tuple[dict[str, Any], Any]:
-    from mlcd.registry.onnx import Conversion, convert_sklearn
+    from mlcd.registry.onnx import Conversion, convert_sklearn, convert_torch
     from mlcd.registry.signature import describe
 
     signature: dict[str, Any] = {"inputs": None, "outputs": None}
@@ -182,8 +185,16 @@ def _signature_and_twin(
                     f"the model cannot predict on the example input: {type(exc).__name__}: {exc}",
                     hint="pass an example with the columns and dtypes the model was trained on",
                 ) from exc
+    if flavor == "torch":
+        signature["torchscript"] = flavors.torchscript_info(folder)
+        if example is not None:
+            signature["inputs"], signature["outputs"] = flavors.torch_signature(native, example)
     if flavor == "sklearn" and native is not None:
         conversion = convert_sklearn(native, example)
+        if conversion.model is not None:
+            (folder / "model.onnx").write_bytes(conversion.model)
+    elif flavor == "torch":
+        conversion = convert_torch(native, example)
         if conversion.model is not None:
             (folder / "model.onnx").write_bytes(conversion.model)
     elif flavor == "onnx":
@@ -205,8 +216,11 @@ def get_version(ws: Workspace, ref: str) -> ModelVersion:
         return catalog.resolve(conn, parse_ref(ref, "model", aliases=True))
 
 
-def load(ws: Workspace, ref: str | ModelVersion, use_onnx: bool = False) -> Any:
-    """The native model of a version (or its ONNX twin); every blob is verified on the way."""
+def load(
+    ws: Workspace, ref: str | ModelVersion, use_onnx: bool = False, state_dict: bool = False
+) -> Any:
+    """The native model of a version (or its ONNX twin, or a torch version's state dict, loaded
+    as tensors only); every blob is verified on the way."""
     from mlcd.pipeline.files import StoredPath, tree_files
 
     version = ref if isinstance(ref, ModelVersion) else get_version(ws, ref)
@@ -221,7 +235,7 @@ def load(ws: Workspace, ref: str | ModelVersion, use_onnx: bool = False) -> Any:
         tree = StoredPath("", "dir", version.artifact, version.files, version.bytes)
         for rel, blob, _ in tree_files(ws.store, tree):
             ws.store.get_file(blob, target / rel)
-        return flavors.load(version.flavor, target, version.trusted_types)
+        return flavors.load(version.flavor, target, version.trusted_types, state_dict)
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
