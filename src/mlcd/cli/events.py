@@ -23,6 +23,7 @@ ClaimTimeoutOpt = Annotated[
     float | None,
     typer.Option(
         "--claim-timeout",
+        min=1,
         help="Seconds after which a claim whose holder stopped refreshing it is taken over "
         "(default 300).",
     ),
@@ -33,7 +34,7 @@ ClaimTimeoutOpt = Annotated[
 def list_(
     type_: Annotated[str | None, typer.Option("--type", help="Only events of this type.")] = None,
     after: Annotated[int, typer.Option("--after", help="Only events with a higher id.")] = 0,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many events.")] = 100,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many events.")] = 100,
     json: JsonOpt = False,
 ) -> None:
     """Events, oldest first: snapshots, runs, model registrations, alias moves."""
@@ -89,7 +90,8 @@ def process(
 
 def watch(
     interval: Annotated[
-        float, typer.Option("--interval", "-i", help="Seconds between looks for new events.")
+        float,
+        typer.Option("--interval", "-i", min=0.01, help="Seconds between looks for new events."),
     ] = 2.0,
     consumer: ConsumerOpt = "default",
     claim_timeout: ClaimTimeoutOpt = None,

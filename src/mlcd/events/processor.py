@@ -28,6 +28,7 @@ processors, events run side by side but an event's actions still run in order.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -110,6 +111,8 @@ def process_events(
     Raises:
         ConfigError: `on:` in mlcd.yaml is malformed.
     """
+    if claim_timeout <= 0:
+        raise ValueError(f"claim_timeout must be positive, got {claim_timeout}")
     validate_name(consumer, "consumer")
     if len(consumer) > 64:
         raise InvalidNameError(f"consumer name {consumer!r} is longer than 64 characters")
@@ -117,7 +120,7 @@ def process_events(
     with ws.db.sql() as conn:
         cursor = _read_cursor(conn, consumer)
     results: list[ActionResult] = []
-    position = new_cursor = cursor
+    position = cursor
     advancing = True  # the cursor moves only over an unbroken run of settled events
     while not (stop and stop.is_set()):
         with ws.db.sql() as conn:
@@ -126,42 +129,18 @@ def process_events(
                 break
             claims = _claims(conn, events[0].id, events[-1].id)
         for event in events:
-            for action in actions.get(event.type, ()):
-                if stop and stop.is_set():
-                    break
-                row = claims.get((event.id, action.index))
-                if row is not None and row["status"] != CLAIMED:
-                    continue  # settled
-                result = _attempt(ws, event, action, claim_timeout)
-                if result == SETTLED:
-                    continue
-                if result == HELD:
-                    break  # another processor runs it: keep this event's actions in order
-                assert isinstance(result, ActionResult)
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
+            results += _act_on(
+                ws, event, actions.get(event.type, ()), claims, claim_timeout, stop, on_result
+            )
         if advancing:
             with ws.db.sql() as conn:
                 claims = _claims(conn, events[0].id, events[-1].id)
-            now = datetime.now(UTC)
-            for event in events:
-                contiguous = event.id == new_cursor + 1 or now - event.at > timedelta(
-                    seconds=GAP_GRACE
-                )
-                settled = all(
-                    (row := claims.get((event.id, a.index))) is not None
-                    and row["status"] != CLAIMED
-                    for a in actions.get(event.type, ())
-                )
-                advancing = contiguous and settled
-                if not advancing:
-                    break
-                new_cursor = event.id
-            if new_cursor > cursor:
+            settled = _settled_prefix(events, actions, claims, cursor)
+            advancing = settled == events[-1].id
+            if settled > cursor:
                 with ws.db.sql(write=True) as conn:
-                    _save_cursor(conn, consumer, new_cursor)
-                cursor = new_cursor
+                    _save_cursor(conn, consumer, settled)
+                cursor = settled
         position = events[-1].id
         if len(events) < BATCH:
             break
@@ -194,6 +173,59 @@ def watch(
     return count
 
 
+def _act_on(
+    ws: Workspace,
+    event: Event,
+    actions: tuple[Action, ...],
+    claims: dict[tuple[int, int], dict[str, Any]],
+    claim_timeout: float,
+    stop: threading.Event | None,
+    on_result: ResultCallback | None,
+) -> list[ActionResult]:
+    """Run the actions of one event that are not settled, in order, while none is held."""
+    results: list[ActionResult] = []
+    for action in actions:
+        if stop and stop.is_set():
+            break
+        row = claims.get((event.id, action.index))
+        if row is not None and row["status"] != CLAIMED:
+            continue  # settled when the batch was read: no claim to try
+        result = _attempt(ws, event, action, claim_timeout)
+        if result == SETTLED:
+            continue
+        if result == HELD:
+            break  # another processor runs it: keep this event's actions in order
+        assert isinstance(result, ActionResult)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def _settled_prefix(
+    events: list[Event],
+    actions: dict[str, tuple[Action, ...]],
+    claims: dict[tuple[int, int], dict[str, Any]],
+    cursor: int,
+) -> int:
+    """The last id of the unbroken run of events after `cursor` whose actions are all settled.
+
+    A gap in ids stops the run until it is GAP_GRACE old: the missing event may still be
+    committing (PostgreSQL), or was rolled back.
+    """
+    now = datetime.now(UTC)
+    for event in events:
+        if event.id != cursor + 1 and now - event.at <= timedelta(seconds=GAP_GRACE):
+            break
+        if not all(
+            (row := claims.get((event.id, a.index))) is not None and row["status"] != CLAIMED
+            for a in actions.get(event.type, ())
+        ):
+            break
+        cursor = event.id
+    return cursor
+
+
 def _attempt(
     ws: Workspace, event: Event, action: Action, claim_timeout: float
 ) -> ActionResult | str:
@@ -211,9 +243,9 @@ def _attempt(
     except BaseException:
         # interrupted: give the claim up, so that the next processor runs the action again
         # rather than waiting `claim_timeout` for a claim nobody holds
-        with ws.db.sql(write=True) as conn:
+        with contextlib.suppress(MlcdError), ws.db.sql(write=True) as conn:
             conn.execute(f"DELETE FROM event_actions WHERE {_MINE}", key)
-        raise
+        raise  # a claim left behind is taken over later anyway: its pid will be gone
     status = DONE if outcome.error is None else FAILED
     with ws.db.sql(write=True) as conn:
         recorded = conn.execute(
