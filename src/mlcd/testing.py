@@ -15,16 +15,30 @@ from mlcd.checks.model import (
     mean_prediction,
     row_order_invariant,
 )
+from mlcd.checks.nn import (
+    activations,
+    gradients,
+    initial_loss,
+    overfits_batch,
+    uses_input,
+    weight_init,
+)
 from mlcd.checks.result import CheckResult
 
 __all__ = [
     "CheckResult",
+    "activations",
     "assert_check",
     "beats_baseline",
     "class_balance",
     "deterministic",
+    "gradients",
+    "initial_loss",
     "mean_prediction",
+    "overfits_batch",
     "row_order_invariant",
+    "uses_input",
+    "weight_init",
 ]
 
 
