@@ -148,10 +148,19 @@ def test_diff_of_equal_environments_is_empty() -> None:
     assert diff_environments(capture_environment(), capture_environment()).empty
 
 
-def test_no_accelerator_without_torch() -> None:
-    if "torch" in sys.modules or any(d.metadata["Name"] == "torch" for d in distributions()):
-        pytest.skip("torch is installed here")
-    assert capture_environment().accelerator is None
+def test_no_accelerator_without_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as on a machine without torch
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a)
+    )
+    capture_environment.cache_clear()
+    try:
+        assert capture_environment().accelerator is None
+    finally:
+        capture_environment.cache_clear()
 
 
 def test_torch_versions_are_read_without_importing_torch(

@@ -299,19 +299,21 @@ def _check_schemas(
     """Unify the schemas the new version will have, so a conflict stores nothing."""
     import pyarrow as pa
 
-    from mlcd.data.schema import partition_types, to_arrow, unify
+    from mlcd.data.schema import partition_types, schema_id, to_arrow, unify
 
-    schemas: list[tuple[str, pa.Schema]] = []
+    # one file per distinct schema is enough to find a conflict (and to name where it is)
+    distinct: dict[str, tuple[str, pa.Schema]] = {}
     if base is not None:
-        schemas.append((base.ref, to_arrow(base.schema)))
+        distinct["base"] = (base.ref, to_arrow(base.schema))
     for f in files:
         if f.abspath in read:
-            schemas.append((f.path, read[f.abspath].schema))
-        else:
-            ipc = cache.schema(known[f.abspath].schema_id)
+            schema = read[f.abspath].schema
+            distinct.setdefault(schema_id(schema), (f.path, schema))
+        elif (sid := known[f.abspath].schema_id) not in distinct:
+            ipc = cache.schema(sid)
             if ipc is not None:
-                schemas.append((f.path, pa.ipc.read_schema(pa.py_buffer(ipc))))
-    unify(schemas, partition_types(f.partition for f in files))
+                distinct[sid] = (f.path, pa.ipc.read_schema(pa.py_buffer(ipc)))
+    unify(list(distinct.values()), partition_types(f.partition for f in files))
 
 
 def _same_format(parent: DatasetVersion | None, fmt: str) -> None:

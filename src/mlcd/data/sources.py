@@ -53,9 +53,9 @@ def scan(source: Path, prefix: str = "") -> list[SourceFile]:
     except PermissionError:
         raise SourceError(f"source {source} is not readable (permission denied)") from None
     if not source.is_dir():
-        return [_source_file(source, prefix + source.name, st)]
+        return [_source_file(str(source), prefix + source.name, st)]
     files: list[SourceFile] = []
-    _walk(source, prefix, files)
+    _walk(str(source), prefix, files)
     if not files:
         raise SourceError(
             f"source {source} holds no data files",
@@ -65,7 +65,8 @@ def scan(source: Path, prefix: str = "") -> list[SourceFile]:
     return files
 
 
-def _walk(folder: Path, rel: str, out: list[SourceFile]) -> None:
+def _walk(folder: str, rel: str, out: list[SourceFile]) -> None:
+    # plain strings, not Path objects: a source can hold many thousands of files
     try:
         entries = list(os.scandir(folder))
     except PermissionError:
@@ -74,12 +75,12 @@ def _walk(folder: Path, rel: str, out: list[SourceFile]) -> None:
         if _ignored(entry.name):
             continue
         if entry.is_dir():
-            _walk(Path(entry.path), f"{rel}{entry.name}/", out)
+            _walk(entry.path, f"{rel}{entry.name}/", out)
         elif entry.is_file():
-            out.append(_source_file(Path(entry.path), rel + entry.name, entry.stat()))
+            out.append(_source_file(entry.path, rel + entry.name, entry.stat()))
 
 
-def _source_file(path: Path, rel: str, st: os.stat_result) -> SourceFile:
+def _source_file(path: str, rel: str, st: os.stat_result) -> SourceFile:
     if _suffix(rel) not in FORMATS:
         raise SourceError(
             f"file {path} is not a supported data file",
@@ -88,7 +89,7 @@ def _source_file(path: Path, rel: str, st: os.stat_result) -> SourceFile:
         )
     if not os.access(path, os.R_OK):
         raise SourceError(f"file {path} is not readable (permission denied)")
-    return SourceFile(rel, str(path), st.st_size, st.st_mtime_ns, st.st_ino, parse_partition(rel))
+    return SourceFile(rel, path, st.st_size, st.st_mtime_ns, st.st_ino, parse_partition(rel))
 
 
 def parse_partition(rel: str) -> dict[str, str]:

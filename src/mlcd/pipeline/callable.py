@@ -17,10 +17,8 @@ from mlcd.pipeline.seeds import seed_everything
 def main(target: str) -> None:
     module_name, _, func_name = target.partition(":")
     sys.path[:0] = ["", "src"]  # the workspace root is the cwd; src/ layouts work too
-    seed_everything()
+    seed_everything()  # torch, if the module imports it, is seeded as it loads
     module = importlib.import_module(module_name)
-    if "torch" in sys.modules:  # the module imported torch: seed it too, deterministically
-        seed_everything()
     func = getattr(module, func_name, None)
     if not callable(func):
         sys.exit(f"error: {module_name} has no function {func_name!r}")
