@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -35,8 +36,8 @@ def when(moment: datetime) -> str:
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     t = Table(*columns, title=title, title_justify="left", header_style="bold")
     t.columns[0].no_wrap = True  # ids and names stay whole; other columns wrap
-    for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+    for row in rows:  # values are data, never markup: "[production]" must print as is
+        t.add_row(*(Text("" if v is None else str(v)) for v in row))
     out.print(t)
 
 
@@ -44,4 +45,5 @@ def fields(pairs: Iterable[tuple[str, Any]]) -> None:
     pairs = list(pairs)
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
-        out.print(f"[bold]{key:<{width}}[/bold]  {'' if value is None else value}")
+        text = "" if value is None else str(value)
+        out.print(Text.assemble((f"{key:<{width}}", "bold"), "  ", text))

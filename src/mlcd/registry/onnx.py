@@ -26,9 +26,11 @@ def numeric_matrix(example: Any) -> Any:
     import numpy as np
 
     if hasattr(example, "columns"):
-        if not all(
-            np.issubdtype(t, np.number) or np.issubdtype(t, np.bool_) for t in example.dtypes
-        ):
+        # pandas' own checks: np.issubdtype raises TypeError on extension dtypes, such as
+        # the string dtype pandas 3 gives text columns
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+        if not all(is_numeric_dtype(t) or is_bool_dtype(t) for t in example.dtypes):
             return None
         example = example.to_numpy()
     array = np.asarray(example)
@@ -72,16 +74,20 @@ def convert_sklearn(model: Any, example: Any) -> Conversion:
 
 
 def _native_input(model: Any, example: Any, matrix: Any) -> Any:
-    """What the native model should see: the DataFrame itself when it was fit on named columns
-    (scikit-learn warns, or fails, on a bare matrix then)."""
+    """What the native model should see: the example as given, not its float32 cast (only ONNX
+    gets that, so parity includes what the cast loses); a DataFrame when the model was fit on
+    named columns (scikit-learn warns, or fails, on a bare matrix then)."""
+    import numpy as np
+
     if hasattr(example, "columns"):
         return example
+    source = matrix if example is None else np.asarray(example)
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         import pandas as pd
 
-        return pd.DataFrame(matrix, columns=list(names))
-    return matrix
+        return pd.DataFrame(source, columns=list(names))
+    return source
 
 
 def _parity(model: Any, onnx_model: bytes, matrix: Any, native_input: Any) -> float | None:
