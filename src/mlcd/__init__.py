@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from mlcd._version import __version__
 from mlcd.errors import MlcdError
-from mlcd.pipeline.context import current_run, inputs, log_metric, log_param, params
-from mlcd.pipeline.seeds import seed_everything
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,6 +19,8 @@ if TYPE_CHECKING:
 
     from mlcd.data.reader import DatasetReader
     from mlcd.data.snapshot import SnapshotResult
+    from mlcd.pipeline.context import current_run, inputs, log_metric, log_param, params
+    from mlcd.pipeline.seeds import seed_everything
     from mlcd.registry.entities import ModelVersion
     from mlcd.workspace import Workspace
 
@@ -42,13 +42,28 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # imported on first use: pydantic and SQLAlchemy would double the start-up of `mlcd --help`
-    if name == "Workspace":
-        from mlcd.workspace import Workspace
+_LAZY = {
+    "Workspace": "mlcd.workspace",
+    "current_run": "mlcd.pipeline.context",
+    "inputs": "mlcd.pipeline.context",
+    "log_metric": "mlcd.pipeline.context",
+    "log_param": "mlcd.pipeline.context",
+    "params": "mlcd.pipeline.context",
+    "seed_everything": "mlcd.pipeline.seeds",
+}
 
-        return Workspace
-    raise AttributeError(f"module 'mlcd' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    # imported on first use: every CLI command imports this package, and pydantic or even the
+    # small run-context modules add up to a noticeable share of a 0.2 s command
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlcd' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:

@@ -47,7 +47,7 @@ def snapshot(
 ) -> None:
     """Snapshot SOURCE as the next version of NAME (only new or changed files are read)."""
     from mlcd.cli.progress import ingest_bar
-    from mlcd.cli.render import human_bytes, out, print_json
+    from mlcd.cli.render import human_bytes, print_json, say
 
     ws = _workspace()
     with ingest_bar(f"snapshot {name}", options.quiet or json) as bar:
@@ -74,10 +74,10 @@ def snapshot(
         )
         return
     if not result.created:
-        out.print(f"{name}: unchanged, identical to {v.ref} (no new version)")
+        say(f"{name}: unchanged, identical to {v.ref} (no new version)")
         return
     parent = f", parent {v.name}@{v.parent}" if v.parent else ""
-    out.print(
+    say(
         f"{v.ref} created: {v.file_count:,} files, {v.rows:,} rows, {human_bytes(v.bytes)}"
         f"{parent} ({result.files_ingested:,} files ingested, "
         f"{human_bytes(result.bytes_ingested)}; {result.files_reused:,} reused)"

@@ -6,14 +6,34 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich Console made on first use: commands that print JSON never import rich."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+        self.console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self.console is None:
+            from rich.console import Console
+
+            self.console = Console(stderr=self.stderr, highlight=False, soft_wrap=True)
+        return getattr(self.console, name)
+
+
+out: Any = _LazyConsole(stderr=False)
+err: Any = _LazyConsole(stderr=True)
+
+
+def say(line: str) -> None:
+    """One plain line of output: no rich import for the commands people run in loops."""
+    print(line, flush=True)
 
 
 def print_json(data: Any) -> None:
@@ -34,6 +54,9 @@ def when(moment: datetime) -> str:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(*columns, title=title, title_justify="left", header_style="bold")
     t.columns[0].no_wrap = True  # ids and names stay whole; other columns wrap
     for row in rows:  # values are data, never markup: "[production]" must print as is
@@ -42,6 +65,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 
 def fields(pairs: Iterable[tuple[str, Any]]) -> None:
+    from rich.text import Text
+
     pairs = list(pairs)
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
