@@ -170,27 +170,27 @@ def write_report(
         f"| {name} | {r['first']:.2f} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss']:.0f} |"
         for name, r in results.items()
     )
-    section = textwrap.dedent(
-        f"""\
-        ## Pipeline (bench/pipeline.py)
-
-        A 10-step chained pipeline on small data (1,000-row CSV), no-op rerun: every step is
-        up to date. Median of {repeats} runs after one full run; each tool as a CLI process.
-
-        - machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}
-        - versions: mlcd {__version__}, dvc {dvc_version}
-        - date: {time.strftime("%Y-%m-%d")}
-        - command: `python bench/pipeline.py --repeats {repeats}`
-
-        | tool | first run (s) | no-op wall (s) | no-op CPU (s) | peak RSS (MB) |
-        |---|---|---|---|---|
-        {rows}
-
-        - mlcd in-process no-op (`Workspace.run()`, without interpreter start-up): {api:.3f} s
-        - dvc / mlcd no-op wall: **{ratio:.1f}x** (target >= 3x: {ratio_ok})
-        - mlcd no-op wall {mlcd_wall:.3f} s (target < 0.3 s: {wall_ok})
-        """
-    )
+    lines = [
+        "## Pipeline (bench/pipeline.py)",
+        "",
+        "A 10-step chained pipeline on small data (1,000-row CSV), no-op rerun: every step is",
+        f"up to date. Median of {repeats} runs after one full run; each tool as a CLI process.",
+        "",
+        f"- machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}",
+        f"- versions: mlcd {__version__}, dvc {dvc_version}",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M')} UTC",
+        f"- command: `python bench/pipeline.py --repeats {repeats}`",
+        "",
+        "| tool | first run (s) | no-op wall (s) | no-op CPU (s) | peak RSS (MB) |",
+        "|---|---|---|---|---|",
+        rows,
+        "",
+        f"- mlcd in-process no-op (`Workspace.run()`, no interpreter start-up): {api:.3f} s",
+        f"- dvc / mlcd no-op wall: **{ratio:.1f}x** (target >= 3x: {ratio_ok})",
+        f"- mlcd no-op wall {mlcd_wall:.3f} s (target < 0.3 s: {wall_ok})",
+        "",
+    ]
+    section = "\n".join(lines)
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     start = text.find("## Pipeline (bench/pipeline.py)")

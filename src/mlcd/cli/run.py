@@ -14,25 +14,26 @@ if TYPE_CHECKING:
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 _MARK = {
-    "succeeded": "[green]ran[/green]",
-    "cached": "[cyan]cached[/cyan]",
-    "failed": "[red]FAILED[/red]",
-    "skipped": "[yellow]skipped[/yellow]",
-    "nondeterministic": "[red]NONDETERMINISTIC[/red]",
+    "succeeded": "ran",
+    "cached": "cached",
+    "failed": "FAILED",
+    "skipped": "skipped",
+    "nondeterministic": "NONDETERMINISTIC",
 }
 
 
 class _Lines:
     """One line per finished step (implements mlcd.pipeline.runner.Reporter)."""
 
+    # plain text, not rich: step errors quote code ("KeyError: ['x']") that markup would eat
     def started(self, step: str) -> None:
-        from mlcd.cli.render import err
+        import sys
 
-        if not options.quiet:
-            err.print(f"  ... {step}")
+        if not options.quiet and sys.stderr.isatty():
+            print(f"  ... {step}", file=sys.stderr, flush=True)
 
     def finished(self, result: StepResult) -> None:
-        from mlcd.cli.render import out
+        from mlcd.cli.render import say
 
         took = f" ({result.duration:.1f} s)" if result.status == "succeeded" else ""
         line = f"{_MARK.get(result.status, result.status):>8} {result.step}{took}"
@@ -40,9 +41,9 @@ class _Lines:
             line += f": {result.error}"
         if result.model:
             line += f" -> registered {result.model}"
-        out.print(line)
+        say(line)
         for path in result.differing[:20]:
-            out.print(f"           differs: {path}")
+            say(f"           differs: {path}")
 
 
 def run(
@@ -69,7 +70,7 @@ def run(
     import shlex
     import sys
 
-    from mlcd.cli.render import out, print_json
+    from mlcd.cli.render import print_json, say
     from mlcd.workspace import Workspace
 
     result = Workspace.find().run(
@@ -105,7 +106,7 @@ def run(
             }
         )
     else:
-        out.print(f"run {result.run_id}: {result.status}")
+        say(f"run {result.run_id}: {result.status}")
     if result.status != "succeeded":
         raise typer.Exit(1)
 
