@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcd.config import CONFIG_FILE, MlcdConfig, load_config
+from mlcd.config import CONFIG_FILE, MlcdConfig, load_config_cached
 from mlcd.errors import ConfigError, InvalidNameError, NotFoundError, WorkspaceNotFoundError
 from mlcd.names import parse_ref, validate_name
 
@@ -71,8 +71,10 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
-        self.config: MlcdConfig = load_config(self.root / CONFIG_FILE)
         self.state = self.root / STATE_DIR
+        self.config: MlcdConfig = load_config_cached(
+            self.root / CONFIG_FILE, self.state / "cache" / "config.json"
+        )
 
     # -- discovery -------------------------------------------------------------------------
 
