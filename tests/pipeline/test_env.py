@@ -194,3 +194,17 @@ def test_an_imported_torch_is_asked_for_cudnn(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "torch", torch)
     accelerator = capture_environment().accelerator
     assert accelerator == Accelerator(torch="2.13.0+cu121", cuda="12.1", cudnn=90100)
+
+
+def test_cached_environment_equals_a_fresh_capture(tmp_path: Path) -> None:
+    from mlcd.pipeline.env import capture_environment_cached
+
+    cache = tmp_path / "env.json"
+    first = capture_environment_cached(cache)
+    assert cache.exists()
+    assert capture_environment_cached(cache) == first == capture_environment()
+    raw = cache.read_text()
+    cache.write_text(raw.replace(first.python, "0.0.0"))  # same key, edited content
+    assert capture_environment_cached(cache).python == "0.0.0"  # proves it was read
+    cache.write_text("{broken")
+    assert capture_environment_cached(cache) == first

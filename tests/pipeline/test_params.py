@@ -143,3 +143,18 @@ def test_cli_refuses_an_unknown_key(project: Project, cli: Cli) -> None:
         "error: --set train.momentum: no such key in params.yaml",
         "hint: add train.momentum to params.yaml first, so every run records it",
     ]
+
+
+def test_cached_params_follow_every_edit(tmp_path: Path) -> None:
+    from mlcd.pipeline.params import load_params
+
+    cache = tmp_path / "cache" / "params.json"
+    (tmp_path / "params.yaml").write_text("train: {lr: 0.1, epochs: 3}\n")
+    assert load_params(tmp_path, cache) == {"train": {"lr": 0.1, "epochs": 3}}
+    assert cache.exists()
+    assert load_params(tmp_path, cache) == load_params(tmp_path)
+    (tmp_path / "params.yaml").write_text("train: {lr: 0.2, epochs: 3}\n")
+    assert load_params(tmp_path, cache)["train"]["lr"] == 0.2
+    (tmp_path / "params.yaml").write_text("when: 2024-01-02\n")  # a date: not cached as text
+    assert str(load_params(tmp_path, cache)["when"]) == "2024-01-02"
+    assert load_params(tmp_path, cache) == load_params(tmp_path)

@@ -15,13 +15,48 @@ _MISSING = object()
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def load_params(root: Path) -> dict[str, Any]:
-    """The workspace's params.yaml as a mapping ({} when there is none)."""
-    import yaml
+def load_params(root: Path, cache: Path | None = None) -> dict[str, Any]:
+    """The workspace's params.yaml as a mapping ({} when there is none).
 
+    With `cache`, a parse is kept as JSON by the file's hash: importing the YAML parser is
+    a noticeable share of a no-op `mlcd run`.
+    """
     path = root / PARAMS_FILE
     if not path.exists():
         return {}
+    if cache is not None:
+        return _cached(path, cache)
+    return _parse(path)
+
+
+def _cached(path: Path, cache: Path) -> dict[str, Any]:
+    import json
+    import os
+
+    from blake3 import blake3
+
+    key = blake3(path.read_bytes()).hexdigest()
+    try:
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored.get("key") == key:
+            return dict(stored["params"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    data = _parse(path)
+    try:
+        if json.loads(json.dumps(data)) == data:  # only what JSON keeps exactly (no dates)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"key": key, "params": data}), encoding="utf-8")
+            os.replace(tmp, cache)
+    except (OSError, TypeError, ValueError):
+        pass
+    return data
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

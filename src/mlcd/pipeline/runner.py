@@ -106,7 +106,7 @@ def new_run_id() -> str:
 
 
 def load_pipeline(ws: Workspace, overrides: Sequence[str] = ()) -> tuple[Pipeline, dict[str, Any]]:
-    params = apply_overrides(load_params(ws.root), overrides)
+    params = apply_overrides(load_params(ws.root, ws.state / "cache" / "params.json"), overrides)
     return build_pipeline(ws.config.steps, params), params
 
 
@@ -129,7 +129,7 @@ class _Run:
         options: RunOptions,
         reporter: Reporter,
     ) -> None:
-        from mlcd.pipeline.env import capture_environment
+        from mlcd.pipeline.env import capture_environment_cached
         from mlcd.pipeline.git import capture_git, require_clean
 
         self.ws = ws
@@ -142,7 +142,7 @@ class _Run:
         self.git = self._git(capture_git)
         if options.require_clean:
             require_clean(self.git)
-        self.env = capture_environment()
+        self.env = capture_environment_cached(ws.state / "cache" / "env.json")
         self.run_id = new_run_id()
         self.dir = ws.state / "runs" / self.run_id
         self.pinned = self._pin_datasets()
