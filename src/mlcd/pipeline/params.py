@@ -84,10 +84,10 @@ def has(params: Mapping[str, Any], key: str) -> bool:
 
 def apply_overrides(params: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Apply `key=value` overrides; values are typed the YAML way (0.1, true, [1, 2], text)."""
-    import yaml
-
     result = copy.deepcopy(dict(params))
     for item in overrides:
+        import yaml  # only when there is something to parse
+
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.lr=0.1")
