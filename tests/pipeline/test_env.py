@@ -196,9 +196,13 @@ def test_an_imported_torch_is_asked_for_cudnn(monkeypatch: pytest.MonkeyPatch) -
     assert accelerator == Accelerator(torch="2.13.0+cu121", cuda="12.1", cudnn=90100)
 
 
-def test_cached_environment_equals_a_fresh_capture(tmp_path: Path) -> None:
+def test_cached_environment_equals_a_fresh_capture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from mlcd.pipeline.env import capture_environment_cached
 
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # with torch loaded: never cached
+    capture_environment.cache_clear()
     cache = tmp_path / "env.json"
     first = capture_environment_cached(cache)
     assert cache.exists()

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,28 +17,6 @@ from mlcd._version import __version__
 from mlcd.cli import check, data, env, events, models, run, runs
 from mlcd.cli.state import options
 
-app = typer.Typer(
-    name="mlcd",
-    help="Continuous delivery for machine learning: versioned data, pipelines, registry, release.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(data.app, name="data")
-app.command("run")(run.run)
-app.command("dag")(run.dag)
-app.add_typer(runs.app, name="runs")
-app.command("logs")(runs.logs)
-app.add_typer(env.app, name="env")
-app.add_typer(events.app, name="events")
-app.command("watch")(events.watch)
-app.add_typer(events.hooks, name="hooks")
-app.add_typer(models.app, name="models")
-app.add_typer(check.app, name="check")
-data.app.command("profile")(check.profile)
-
 
 def _version(value: bool) -> None:
     if value:
@@ -45,7 +24,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _global(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     verbose: Annotated[
@@ -60,7 +38,6 @@ def _global(
     options.verbose = verbose
 
 
-@app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
     project: Annotated[str | None, typer.Option(help="Project name (default: folder).")] = None,
@@ -74,7 +51,6 @@ def init(
     out.print("Next: mlcd data snapshot NAME SOURCE")
 
 
-@app.command()
 def demo(
     path: Annotated[Path, typer.Argument(help="Folder for the demo workspace.")] = Path(
         "mlcd-demo"
@@ -86,6 +62,56 @@ def demo(
     run_demo(path, quiet=options.quiet)
 
 
+_COMMANDS: dict[str, Callable[[typer.Typer], Any]] = {
+    "init": lambda a: a.command("init")(init),
+    "demo": lambda a: a.command("demo")(demo),
+    "data": lambda a: a.add_typer(data.app, name="data"),
+    "run": lambda a: a.command("run")(run.run),
+    "dag": lambda a: a.command("dag")(run.dag),
+    "runs": lambda a: a.add_typer(runs.app, name="runs"),
+    "logs": lambda a: a.command("logs")(runs.logs),
+    "env": lambda a: a.add_typer(env.app, name="env"),
+    "events": lambda a: a.add_typer(events.app, name="events"),
+    "watch": lambda a: a.command("watch")(events.watch),
+    "hooks": lambda a: a.add_typer(events.hooks, name="hooks"),
+    "models": lambda a: a.add_typer(models.app, name="models"),
+    "check": lambda a: a.add_typer(check.app, name="check"),
+}
+data.app.command("profile")(check.profile)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The CLI with every command, or with just `only`: typer turns each registered function
+    into a click command on every call (~40 ms for all of them), so a command that is named
+    on the command line is built alone."""
+    application = typer.Typer(
+        name="mlcd",
+        help="Continuous delivery for machine learning: versioned data, pipelines, registry, "
+        "release.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    application.callback()(_global)
+    for name, register in _COMMANDS.items():
+        if only is None or name == only:
+            register(application)
+    return application
+
+
+app = build_app()
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command word of argv (after global options), if it names a known command."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in _COMMANDS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; MlcdError becomes `error:`/`hint:` and exit 1, Ctrl-C exits 130."""
     import click
@@ -94,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(signum, _interrupt)
     code: Any
     try:
-        code = app(args=argv, prog_name="mlcd", standalone_mode=False)
+        args = sys.argv[1:] if argv is None else argv
+        code = build_app(_command_in(args))(args=args, prog_name="mlcd", standalone_mode=False)
     except click.exceptions.Exit as exc:  # raised by eager options such as --version
         code = exc.exit_code
     except click.ClickException as exc:  # usage errors, printed the way click does
