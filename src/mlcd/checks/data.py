@@ -8,6 +8,7 @@ A check on a missing column or of the wrong type fails with a message; it never 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +79,12 @@ def _bounded(
     hi: Any,
     what: str,
     severity: str,
+    unmeasured: str = "no non-null values",
 ) -> CheckResult:
     ok = value is not None and (lo is None or value >= lo) and (hi is None or value <= hi)
     bound = [lo, hi]
     if value is None:
-        message = f"{what} could not be measured (no non-null values)"
+        message = f"{what} could not be measured ({unmeasured})"
     elif ok:
         message = f"{what} {_fmt(value)} within {_range(lo, hi)}"
     else:
@@ -152,9 +154,9 @@ def _column(
             )
         )
     if check.min is not None:
-        out.append(_bounded(f"{base}.min", s.min, check.min, None, "minimum", sev))
+        out.append(_extreme(f"{base}.min", s, s.min, check.min, None, "minimum", sev))
     if check.max is not None:
-        out.append(_bounded(f"{base}.max", s.max, None, check.max, "maximum", sev))
+        out.append(_extreme(f"{base}.max", s, s.max, None, check.max, "maximum", sev))
     if check.unique:
         non_null = s.rows - s.nulls
         ok = s.distinct == non_null
@@ -230,6 +232,7 @@ def _column(
                 skew,
                 "|skewness|",
                 sev,
+                "the column is constant" if s.std == 0 else "fewer than 3 non-null values",
             ),
         )
     if check.allowed is not None:
@@ -239,6 +242,28 @@ def _column(
     return out
 
 
+def _extreme(
+    name: str, s: ColumnStats, value: Any, lo: Any, hi: Any, what: str, severity: str
+) -> CheckResult:
+    """min/max against a bound of the column's kind: a number for a numeric column, text
+    (e.g. an ISO date) otherwise. A fresh profile holds dates and decimals, a stored one
+    their text, so both are brought to the bound's type first."""
+    bound = lo if lo is not None else hi
+    if isinstance(bound, str) != (s.kind != "numeric"):
+        need = "a number" if s.kind == "numeric" else "text (e.g. an ISO date)"
+        return CheckResult(
+            name,
+            False,
+            _plain(value),
+            [lo, hi],
+            f"column {s.name!r} is {s.dtype}: its {what} bound must be {need}, got {bound!r}",
+            severity,
+        )
+    if value is not None:
+        value = float(value) if s.kind == "numeric" else str(value)
+    return _bounded(name, value, lo, hi, what, severity)
+
+
 def _allowed(base: str, check: ColumnCheck, s: ColumnStats, reader: DatasetReader) -> CheckResult:
     allowed = [str(v) for v in check.allowed or []]
     if s.categories is not None:  # the profile already has every value's count
@@ -246,9 +271,19 @@ def _allowed(base: str, check: ColumnCheck, s: ColumnStats, reader: DatasetReade
         n_bad = sum(bad.values())
         examples = sorted(bad, key=lambda v: -bad[v])[:5]
     else:
-        values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed) or "NULL"
         q = quote(check.column)
-        cond = f"{q} IS NOT NULL AND {q}::VARCHAR NOT IN ({values})"
+        numbers = [v for v in check.allowed or [] if isinstance(v, int | float)]
+        if (
+            s.kind == "numeric"
+            and len(numbers) == len(allowed)
+            and all(map(math.isfinite, numbers))
+        ):
+            # as numbers: 1 and 1.0 are the same value (as text, a double 1 reads "1.0")
+            values = ", ".join(repr(float(v)) for v in numbers) or "NULL"
+            cond = f"{q} IS NOT NULL AND {q}::DOUBLE NOT IN ({values})"
+        else:
+            values = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed) or "NULL"
+            cond = f"{q} IS NOT NULL AND {q}::VARCHAR NOT IN ({values})"
         n_bad, _ = count_where(reader, cond)
         examples = []
     ok = n_bad == 0

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from mlcd.checks.result import CheckResult
 from mlcd.checks.spec import DriftCheck
-from mlcd.checks.stats import ColumnStats, bin_counts
+from mlcd.checks.stats import MAX_CATEGORIES, ColumnStats, bin_counts
 
 if TYPE_CHECKING:
     from mlcd.data.reader import DatasetReader
@@ -47,6 +47,9 @@ def _edges(reader: DatasetReader, column: str, n: int) -> list[float]:
 
     qs = ", ".join(str(i / n) for i in range(1, n))
     with connect() as con:
+        # one thread: approx_quantile merges the digests of threads in whatever order they
+        # finish, so the same data would give other edges, and a check could flip, run to run
+        con.execute("SET threads = 1")
         src = source_sql(reader, con)
         row = con.execute(f"SELECT approx_quantile({quote(column)}::DOUBLE, [{qs}]) FROM {src}")
         values = (row.fetchone() or [None])[0] or []
@@ -90,6 +93,18 @@ def run_drift(
                 )
             )
             continue
+        if cur.kind != ref.kind:
+            out.append(
+                CheckResult(
+                    name,
+                    False,
+                    message=f"column {col!r} is {cur.dtype} in {version.ref}"
+                    f" but {ref.dtype} in {ref_reader.version.ref}: nothing to compare",
+                    severity=sev,
+                )
+            )
+            continue
+        measured = len(out)
         if spec.max_null_rate_change is not None:
             change = abs(cur.null_fraction - ref.null_fraction)
             out.append(
@@ -106,6 +121,16 @@ def run_drift(
             out += _numeric(name, col, reader, ref_reader, check)
         elif cur.categories is not None and ref.categories is not None:
             out += _categorical(name, cur, ref, check)
+        if spec.columns is not None and len(out) == measured:  # asked for, and nothing to say
+            out.append(
+                CheckResult(
+                    name,
+                    False,
+                    message=f"column {col!r} ({cur.dtype}) has more than {MAX_CATEGORIES} values"
+                    " and is not numeric: no distribution to compare",
+                    severity=sev,
+                )
+            )
     return out
 
 

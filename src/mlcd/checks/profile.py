@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from mlcd.checks.stats import ColumnStats, compute
+from mlcd.checks import stats as column_stats
+from mlcd.checks.stats import ColumnStats
 
 if TYPE_CHECKING:
     from mlcd.data.reader import DatasetReader
@@ -35,20 +36,29 @@ def get_profile(
             ]
             if not histograms or all(s.histogram for s in numeric):
                 return stored
-    stats = compute(reader, histograms=histograms)
+            # stored by a check run: add what the report needs, keep what was measured
+            column_stats.add_distributions(reader, stored)
+            _store(ws, cid, stored)
+            return stored
+    stats = column_stats.compute(reader, histograms=histograms)
     if whole:
-        blob = ws.store.put_bytes(encode(stats)).blob
-        with ws.db.sql(write=True) as conn:
-            conn.execute("DELETE FROM profiles WHERE content_id = :c", {"c": cid})
-            conn.execute(
-                "INSERT INTO profiles (content_id, blob, created_at) VALUES (:c, :b, :at)",
-                {"c": cid, "b": blob, "at": datetime.now(UTC)},
-            )
+        _store(ws, cid, stats)
     return stats
 
 
+def _store(ws: Workspace, cid: str, stats: dict[str, ColumnStats]) -> None:
+    blob = ws.store.put_bytes(encode(stats)).blob
+    with ws.db.sql(write=True) as conn:
+        conn.execute("DELETE FROM profiles WHERE content_id = :c", {"c": cid})
+        conn.execute(
+            "INSERT INTO profiles (content_id, blob, created_at) VALUES (:c, :b, :at)",
+            {"c": cid, "b": blob, "at": datetime.now(UTC)},
+        )
+
+
 def encode(stats: dict[str, ColumnStats]) -> bytes:
-    return json.dumps({k: v.to_dict() for k, v in stats.items()}, sort_keys=True).encode()
+    # keys in the order of the columns: a stored profile reads back in the schema's order
+    return json.dumps({k: v.to_dict() for k, v in stats.items()}).encode()
 
 
 def _decode(data: bytes) -> dict[str, ColumnStats]:

@@ -11,9 +11,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mlcd.errors import ConfigError
 
@@ -42,6 +43,12 @@ class ColumnCheck(_Check):
     max_skew: float | None = None
     allowed: list[Any] | None = Field(default=None, alias="in")
     regex: str | None = None
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _dates_as_text(cls, value: Any) -> Any:
+        """YAML reads `min: 2024-01-01` as a date: compare it as the profile's text does."""
+        return str(value) if isinstance(value, date) else value
 
 
 class CorrelationCheck(_Check):

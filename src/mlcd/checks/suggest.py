@@ -4,13 +4,21 @@ and catch a real change, not every wobble."""
 
 from __future__ import annotations
 
+import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from mlcd.checks.stats import ColumnStats
 
 
-def _round(value: float) -> float:
-    return float(f"{value:.3g}")
+def _round(value: float, up: bool = True) -> float:
+    """Three significant digits, rounded away from the data: a lower bound down, an upper
+    bound up (plain rounding could put a bound past the value it was derived from)."""
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    exact = Decimal(repr(value))
+    step = Decimal(1).scaleb(exact.adjusted() - 2)
+    return float(exact.quantize(step, rounding=ROUND_CEILING if up else ROUND_FLOOR))
 
 
 def suggest(profile: dict[str, ColumnStats], rows: int) -> list[dict[str, Any]]:
@@ -24,7 +32,7 @@ def suggest(profile: dict[str, ColumnStats], rows: int) -> list[dict[str, Any]]:
             check["unique"] = True
         if s.kind == "numeric" and s.min is not None and s.max is not None:
             span = float(s.max) - float(s.min)
-            check["min"] = _round(float(s.min) - 0.1 * abs(span))
+            check["min"] = _round(float(s.min) - 0.1 * abs(span), up=False)
             check["max"] = _round(float(s.max) + 0.1 * abs(span))
             if s.zero_fraction is not None:
                 check["max_zero_fraction"] = _round(min(1.0, s.zero_fraction * 2 + 0.01))
