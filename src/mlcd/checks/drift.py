@@ -42,7 +42,7 @@ def ks(expected: list[int], actual: list[int]) -> float:
 
 
 def _edges(reader: DatasetReader, column: str, n: int) -> list[float]:
-    """n-quantile edges of the reference (deduplicated: a column with few values has fewer)."""
+    """The n-quantiles of a column, in order (equal values repeat: few distinct values)."""
     from mlcd.checks.stats import connect, quote, source_sql
 
     qs = ", ".join(str(i / n) for i in range(1, n))
@@ -53,7 +53,7 @@ def _edges(reader: DatasetReader, column: str, n: int) -> list[float]:
         src = source_sql(reader, con)
         row = con.execute(f"SELECT approx_quantile({quote(column)}::DOUBLE, [{qs}]) FROM {src}")
         values = (row.fetchone() or [None])[0] or []
-    return sorted({float(v) for v in values if v is not None and math.isfinite(v)})
+    return sorted(float(v) for v in values if v is not None and math.isfinite(v))
 
 
 def run_drift(
@@ -79,6 +79,7 @@ def run_drift(
         ref_name = spec.vs
     ref_reader = ws.load(ref_name)
     ref_profile = get_profile(ws, ref_reader)
+    before = {c: s.drift_bins for c, s in ref_profile.items()}
     columns = spec.columns or [c for c in profile if c in ref_profile]
     out: list[CheckResult] = []
     sev = check.severity
@@ -118,7 +119,7 @@ def run_drift(
                 )
             )
         if cur.kind == "numeric" and ref.kind == "numeric" and col not in version.partitioning:
-            out += _numeric(name, col, reader, ref_reader, check)
+            out += _numeric(name, col, reader, ref_reader, ref, check)
         elif cur.categories is not None and ref.categories is not None:
             out += _categorical(name, cur, ref, check)
         if spec.columns is not None and len(out) == measured:  # asked for, and nothing to say
@@ -131,17 +132,56 @@ def run_drift(
                     severity=sev,
                 )
             )
+    if any(s.drift_bins != before.get(c) for c, s in ref_profile.items()):
+        from mlcd.checks.profile import store_profile
+
+        # the reference's bins are kept with its profile: later checks scan only new data
+        store_profile(ws, ref_reader.version.content_id, ref_profile)
     return out
 
 
+def reference_bins(ref_reader: DatasetReader, ref: ColumnStats) -> dict[str, list[float]]:
+    """The reference's percentile and decile edges and its counts per percentile bin,
+    computed on first use and then read from its stored profile."""
+    if ref.drift_bins is None:
+        percentiles = _edges(ref_reader, ref.name, 100)
+        edges = sorted(set(percentiles))  # a column with few values has fewer bins
+        deciles = sorted({percentiles[i] for i in range(9, len(percentiles), 10)})
+        counts = bin_counts(ref_reader, ref.name, edges)
+        ref.drift_bins = {"edges": edges, "deciles": deciles, "counts": [float(c) for c in counts]}
+    return ref.drift_bins
+
+
+def _coarsen(edges: list[float], counts: list[int], keep: list[float]) -> list[int]:
+    """Counts per percentile bin merged into bins that end at the `keep` edges (deciles)."""
+    marks = set(keep)
+    merged: list[int] = []
+    running = 0
+    for upper, n in zip([*edges, None], counts, strict=True):
+        running += n
+        if upper is None or upper in marks:
+            merged.append(running)
+            running = 0
+    return merged
+
+
 def _numeric(
-    name: str, col: str, reader: DatasetReader, ref_reader: DatasetReader, check: DriftCheck
+    name: str,
+    col: str,
+    reader: DatasetReader,
+    ref_reader: DatasetReader,
+    ref: ColumnStats,
+    check: DriftCheck,
 ) -> list[CheckResult]:
     spec = check.drift
     out = []
+    bins = reference_bins(ref_reader, ref)
+    edges = bins["edges"]
+    ref_counts = [int(c) for c in bins["counts"]]
+    cur_counts = bin_counts(reader, col, edges)  # the one scan: the current version's column
     if spec.max_psi is not None:
-        edges = _edges(ref_reader, col, 10)
-        e, a = bin_counts(ref_reader, col, edges), bin_counts(reader, col, edges)
+        e = _coarsen(edges, ref_counts, bins["deciles"])
+        a = _coarsen(edges, cur_counts, bins["deciles"])
         value = psi(e, a)
         out.append(
             CheckResult(
@@ -151,12 +191,11 @@ def _numeric(
                 spec.max_psi,
                 f"PSI {value:.4f} (bound {spec.max_psi})",
                 check.severity,
-                {"edges": edges, "reference": e, "current": a},
+                {"edges": bins["deciles"], "reference": e, "current": a},
             )
         )
     if spec.max_ks is not None:
-        edges = _edges(ref_reader, col, 100)
-        value = ks(bin_counts(ref_reader, col, edges), bin_counts(reader, col, edges))
+        value = ks(ref_counts, cur_counts)
         out.append(
             CheckResult(
                 f"{name}.ks",

@@ -46,6 +46,11 @@ def get_profile(
     return stats
 
 
+def store_profile(ws: Workspace, cid: str, stats: dict[str, ColumnStats]) -> None:
+    """Replace the stored profile of a content id (e.g. after adding drift reference bins)."""
+    _store(ws, cid, stats)
+
+
 def _store(ws: Workspace, cid: str, stats: dict[str, ColumnStats]) -> None:
     blob = ws.store.put_bytes(encode(stats)).blob
     with ws.db.sql(write=True) as conn:

@@ -56,6 +56,9 @@ class ColumnStats:
     quantiles: dict[str, float] = field(default_factory=dict)
     categories: dict[str, int] | None = None  # every value's count, when there are few
     histogram: dict[str, list[float]] | None = None  # {"edges": [...], "counts": [...]}
+    # as a drift reference: its percentile edges, its decile edges, and its counts per
+    # percentile bin; kept in the stored profile so later drift checks scan only new data
+    drift_bins: dict[str, list[float]] | None = None
 
     @property
     def null_fraction(self) -> float:
