@@ -203,10 +203,18 @@ def _construct(raw: dict[str, Any]) -> MlcdConfig:
     return MlcdConfig.model_construct(**{**raw, "datasets": datasets, "steps": steps})
 
 
+def key_path(loc: tuple[int | str, ...]) -> str:
+    """`datasets.sales.checks[0].min`: list positions in brackets, as people write them."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def _describe(filename: str, exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        key = key_path(err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

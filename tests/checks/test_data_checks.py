@@ -507,7 +507,7 @@ CONFIG_ERRORS: list[tuple[list[Any], str]] = [
     ([{"column": "amount", "max_skew": "high"}], "checks[0].max_skew: Input should be a valid"),
     ([{"column": "amount", "severity": "fatal"}], "checks[0].severity: Input should be 'error'"),
     ([{"colum": "amount"}], "datasets.sales.checks[0]: a check needs one of column, correlation"),
-    ([{"correlation": ["amount"]}], "datasets.sales.checks[0].correlation.1: Field required"),
+    ([{"correlation": ["amount"]}], "datasets.sales.checks[0].correlation[1]: Field required"),
     ([{"rows": 5}], "datasets.sales.checks[0].rows: Input should be a valid"),
 ]
 
@@ -620,3 +620,11 @@ def test_checks_run_even_when_the_step_is_cached(ws: Workspace, sales: Path) -> 
     assert [r["passed"] for r in check_rows(stricter)] == [1, 0]
     opened.close()
     stricter.close()
+
+
+def test_a_column_check_without_a_bound_is_a_config_error() -> None:
+    from mlcd.checks.spec import parse_checks
+    from mlcd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"datasets.s.checks\[0\]: a column check needs a bound"):
+        parse_checks([{"column": "amount"}], "datasets.s.checks")

@@ -106,10 +106,21 @@ def parse_checks(raw: list[dict[str, Any]], where: str) -> list[DataCheck]:
                 hint="e.g. {column: amount, min: 0}",
             )
         try:
-            checks.append(kind.model_validate(item))  # type: ignore[arg-type]
+            check = kind.model_validate(item)
         except ValidationError as exc:
+            from mlcd.config import key_path
+
             err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(f"{path}.{key}: {msg}") from None
+            raise ConfigError(f"{path}.{key_path(err['loc'])}: {msg}") from None
+        if isinstance(check, ColumnCheck) and not check.model_fields_set - {
+            "column",
+            "severity",
+            "name",
+        }:
+            raise ConfigError(
+                f"{path}: a column check needs a bound, e.g. {{column: {check.column}, min: 0}}",
+                hint="dtype, min, max, unique, in, regex, max_null_fraction, ... (see README)",
+            )
+        checks.append(check)  # type: ignore[arg-type]
     return checks
