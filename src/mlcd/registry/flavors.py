@@ -101,6 +101,9 @@ def save(model: Any, flavor: str, folder: Path, example: Any = None) -> None:
         import skops.io as sio
 
         sio.dump(model, folder / "model.skops")
+        from mlcd.zips import normalize
+
+        normalize(folder / "model.skops")  # the same model gives the same artifact
         if flavor == "pyfunc":
             kind = type(model)
             (folder / "pyfunc.json").write_text(
