@@ -50,20 +50,22 @@ class StatCache:
 
     def lookup(self, files: list[SourceFile], fmt: str) -> dict[str, Known]:
         """Known content of the files whose stat is unchanged, by absolute path."""
+        import json
+
         out: dict[str, Known] = {}
-        query = (
-            "SELECT s.size, s.mtime_ns, s.inode, s.blob, s.recorded_ns, b.rows, b.schema_id "
-            "FROM stat s JOIN blob_facts b ON b.blob = s.blob AND b.format = ? WHERE s.path = ?"
+        by_path = {f.abspath: f for f in files}
+        query = (  # one query for all files, not one per file: a source can hold thousands
+            "SELECT s.path, s.size, s.mtime_ns, s.inode, s.blob, s.recorded_ns, b.rows,"
+            " b.schema_id FROM stat s JOIN blob_facts b ON b.blob = s.blob AND b.format = ?"
+            " WHERE s.path IN (SELECT value FROM json_each(?))"
         )
-        for f in files:
-            row = self.conn.execute(query, (fmt, f.abspath)).fetchone()
-            if row is None:
-                continue
-            size, mtime_ns, inode, blob, recorded_ns, rows, sid = row
+        for row in self.conn.execute(query, (fmt, json.dumps(list(by_path)))):
+            path, size, mtime_ns, inode, blob, recorded_ns, rows, sid = row
+            f = by_path[path]
             if (size, mtime_ns, inode) == (f.size, f.mtime_ns, f.inode) and (
                 mtime_ns < recorded_ns - RACY_NS
             ):
-                out[f.abspath] = Known(blob, rows, sid)
+                out[path] = Known(blob, rows, sid)
         return out
 
     def blob_of(self, path: str, st: os.stat_result) -> str | None:
