@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -162,29 +161,23 @@ def load_config_cached(path: Path, cache: Path) -> MlcdConfig:
     (a no-op `mlcd run`); a config already validated is rebuilt from its cached dump instead.
     The cache key covers the file's bytes and the models' fields, so any change revalidates.
     """
-    import json
-
     from blake3 import blake3
+
+    from mlcd import jsoncache
 
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     key = blake3(text + _fields_signature().encode()).hexdigest()
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("key") == key:
-            return _construct(cached["config"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no cache, or an unreadable one: validate
+    cached = jsoncache.read(cache, key)
+    if cached is not None:
+        try:
+            return _construct(cached)
+        except (KeyError, TypeError, AttributeError):
+            pass  # a cache from another layout: validate again
     config = load_config(path)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "config": config.model_dump(mode="json")}))
-        os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only workspace still works, just slower
+    jsoncache.write(cache, key, config.model_dump(mode="json"))
     return config
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -530,24 +529,14 @@ class Workspace:
         self, ref: str, checks: Sequence[DataCheck] | None = None, run_id: str | None = None
     ) -> list[CheckResult]:
         """Run data checks (default: those declared for the dataset) and record the results."""
-        from mlcd.checks.data import results_json, run_data_checks
+        from mlcd.checks.data import run_data_checks
+        from mlcd.checks.report import record_checks
 
         reader = self.load(ref)
         if checks is None:
             checks = self.declared_checks(reader.version.name)
         results = run_data_checks(self, reader, checks)
-        with self.db.sql(write=True) as conn:
-            conn.execute(
-                "INSERT INTO check_runs (subject, kind, run_id, passed, results, at)"
-                " VALUES (:s, 'data', :r, :p, :res, :at)",
-                {
-                    "s": reader.version.ref,
-                    "r": run_id,
-                    "p": int(not any(r.failed for r in results)),
-                    "res": results_json(results),
-                    "at": datetime.now(UTC),
-                },
-            )
+        record_checks(self.db, reader.version.ref, "data", results, run_id)
         return results
 
     def check_model(
@@ -562,8 +551,8 @@ class Workspace:
 
         Defaults come from the `model:` block of the step that registers this model.
         """
-        from mlcd.checks.data import results_json
         from mlcd.checks.model import run_model_checks
+        from mlcd.checks.report import record_checks
         from mlcd.registry.signature import read_example_file
 
         version = self.model(ref)
@@ -592,18 +581,7 @@ class Workspace:
         X, y = frame.drop(columns=[target]), frame[target]
         model = self.load_model(version.ref)
         results = run_model_checks(model, X, y, names)
-        with self.db.sql(write=True) as conn:
-            conn.execute(
-                "INSERT INTO check_runs (subject, kind, run_id, passed, results, at)"
-                " VALUES (:s, 'model', :r, :p, :res, :at)",
-                {
-                    "s": version.ref,
-                    "r": run_id,
-                    "p": int(not any(r.failed for r in results)),
-                    "res": results_json(results),
-                    "at": datetime.now(UTC),
-                },
-            )
+        record_checks(self.db, version.ref, "model", results, run_id)
         return results
 
 

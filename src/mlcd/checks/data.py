@@ -7,7 +7,6 @@ A check on a missing column or of the wrong type fails with a message; it never 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -347,7 +346,3 @@ def _sql(ds: str, check: SqlCheck, reader: DatasetReader) -> CheckResult:
     return CheckResult(
         name, ok, share, check.min_fraction, msg, check.severity, {"rows_failing": total - holds}
     )
-
-
-def results_json(results: Sequence[CheckResult]) -> str:
-    return json.dumps([r.to_dict() for r in results], default=str)

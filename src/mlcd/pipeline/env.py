@@ -149,7 +149,7 @@ def capture_environment_cached(cache: Path) -> Environment:
     Installing, upgrading or removing a package changes its folder's mtime on `sys.path`,
     which changes the key. With torch imported the cuDNN version is live: no cache then.
     """
-    import json
+    from mlcd import jsoncache
 
     if "torch" in sys.modules:
         return capture_environment()
@@ -157,20 +157,14 @@ def capture_environment_cached(cache: Path) -> Environment:
     folders = [p for p in sys.path if p not in ("", cwd) and os.path.isdir(p)]
     stamp = [sys.executable, sys.version, *(f"{p}:{os.stat(p).st_mtime_ns}" for p in folders)]
     key = blake3("\n".join(stamp).encode()).hexdigest()
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("key") == key:
-            return Environment.from_dict(cached["env"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    cached = jsoncache.read(cache, key)
+    if cached is not None:
+        try:
+            return Environment.from_dict(cached)
+        except (KeyError, TypeError):
+            pass
     env = capture_environment()
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": key, "env": env.to_dict()}), encoding="utf-8")
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    jsoncache.write(cache, key, env.to_dict())
     return env
 
 

@@ -31,25 +31,20 @@ def load_params(root: Path, cache: Path | None = None) -> dict[str, Any]:
 
 def _cached(path: Path, cache: Path) -> dict[str, Any]:
     import json
-    import os
 
     from blake3 import blake3
 
+    from mlcd import jsoncache
+
     key = blake3(path.read_bytes()).hexdigest()
-    try:
-        stored = json.loads(cache.read_text(encoding="utf-8"))
-        if stored.get("key") == key:
-            return dict(stored["params"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    cached = jsoncache.read(cache, key)
+    if isinstance(cached, dict):
+        return cached
     data = _parse(path)
     try:
         if json.loads(json.dumps(data)) == data:  # only what JSON keeps exactly (no dates)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"key": key, "params": data}), encoding="utf-8")
-            os.replace(tmp, cache)
-    except (OSError, TypeError, ValueError):
+            jsoncache.write(cache, key, data)
+    except (TypeError, ValueError):
         pass
     return data
 
