@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import typer
 
 from mlcd._version import __version__
-from mlcd.cli import check, data, env, events, models, run, runs
 from mlcd.cli.state import options
 
 
@@ -62,22 +61,35 @@ def demo(
     run_demo(path, quiet=options.quiet)
 
 
+def _cli(module: str) -> Any:
+    """A command module, imported only when its command is built (start-up is per command)."""
+    import importlib
+
+    return importlib.import_module(f"mlcd.cli.{module}")
+
+
+def _data_app() -> typer.Typer:
+    app: typer.Typer = _cli("data").app
+    if not any(c.name == "profile" for c in app.registered_commands):
+        app.command("profile")(_cli("check").profile)
+    return app
+
+
 _COMMANDS: dict[str, Callable[[typer.Typer], Any]] = {
     "init": lambda a: a.command("init")(init),
     "demo": lambda a: a.command("demo")(demo),
-    "data": lambda a: a.add_typer(data.app, name="data"),
-    "run": lambda a: a.command("run")(run.run),
-    "dag": lambda a: a.command("dag")(run.dag),
-    "runs": lambda a: a.add_typer(runs.app, name="runs"),
-    "logs": lambda a: a.command("logs")(runs.logs),
-    "env": lambda a: a.add_typer(env.app, name="env"),
-    "events": lambda a: a.add_typer(events.app, name="events"),
-    "watch": lambda a: a.command("watch")(events.watch),
-    "hooks": lambda a: a.add_typer(events.hooks, name="hooks"),
-    "models": lambda a: a.add_typer(models.app, name="models"),
-    "check": lambda a: a.add_typer(check.app, name="check"),
+    "data": lambda a: a.add_typer(_data_app(), name="data"),
+    "run": lambda a: a.command("run")(_cli("run").run),
+    "dag": lambda a: a.command("dag")(_cli("run").dag),
+    "runs": lambda a: a.add_typer(_cli("runs").app, name="runs"),
+    "logs": lambda a: a.command("logs")(_cli("runs").logs),
+    "env": lambda a: a.add_typer(_cli("env").app, name="env"),
+    "events": lambda a: a.add_typer(_cli("events").app, name="events"),
+    "watch": lambda a: a.command("watch")(_cli("events").watch),
+    "hooks": lambda a: a.add_typer(_cli("events").hooks, name="hooks"),
+    "models": lambda a: a.add_typer(_cli("models").app, name="models"),
+    "check": lambda a: a.add_typer(_cli("check").app, name="check"),
 }
-data.app.command("profile")(check.profile)
 
 
 def build_app(only: str | None = None) -> typer.Typer:
@@ -101,7 +113,11 @@ def build_app(only: str | None = None) -> typer.Typer:
     return application
 
 
-app = build_app()
+def __getattr__(name: str) -> Any:
+    # `app` (every command) is built on first use: `mlcd run` needs only its own command
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def _command_in(argv: list[str]) -> str | None:
