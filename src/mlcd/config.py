@@ -1,14 +1,12 @@
-"""mlcd.yaml, parsed into pydantic models; errors name the key path that is wrong."""
+"""mlcd.yaml: validated by a pydantic schema (errors name the key path), used as dataclasses."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from mlcd.errors import ConfigError, InvalidNameError
-from mlcd.names import validate_name
+from mlcd.errors import ConfigError
 
 CONFIG_FILE = "mlcd.yaml"
 DB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "mssql", "oracle")
@@ -20,112 +18,61 @@ def is_database_url(text: str) -> bool:
     return bool(sep) and scheme.split("+")[0] in DB_SCHEMES
 
 
-class _Strict(BaseModel):
-    # defer_build: the validation schema is built only when a mlcd.yaml is validated, not
-    # when a cached, already validated one is loaded (see load_config)
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class DatasetConfig(_Strict):
+@dataclass(frozen=True)
+class DatasetConfig:
     """A dataset: where `mlcd data snapshot NAME` reads from when no source is given."""
 
     source: str | None = None
     query: str | None = None
     table: str | None = None
-    checks: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("source")
-    @classmethod
-    def _source_is_path_or_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("expected a path or a database URL, got an empty string")
-        return value
-
-    @model_validator(mode="after")
-    def _query_needs_database(self) -> DatasetConfig:
-        if (self.query or self.table) and not (self.source and is_database_url(self.source)):
-            raise ValueError("query/table need a database URL as source (e.g. sqlite:///ops.db)")
-        if self.query and self.table:
-            raise ValueError("give either query or table, not both")
-        return self
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
 
-class ModelConfig(_Strict):
+@dataclass(frozen=True)
+class ModelConfig:
     """Register a step's output as a model version after each successful execution."""
 
     name: str
     output: str | None = None  # which output holds the artifact (default: the only one)
     flavor: str | None = None
     example: str | None = None  # a .parquet/.csv/.npy file of input rows
-    datasets: dict[str, str] = Field(default_factory=dict)  # dataset name -> role
-    trust: list[str] = Field(default_factory=list)
+    datasets: dict[str, str] = field(default_factory=dict)  # dataset name -> role
+    trust: list[str] = field(default_factory=list)
     description: str | None = None
-    checks: list[str] = Field(default_factory=list)  # run after registration
+    checks: list[str] = field(default_factory=list)  # run after registration
     validation: str | None = None  # a .parquet/.csv of held-out rows for the checks
     target: str | None = None  # its label column
 
-    @field_validator("name")
-    @classmethod
-    def _valid_model_name(cls, value: str) -> str:
-        return _name(value, "model")
 
-
-class StepConfig(_Strict):
+@dataclass(frozen=True)
+class StepConfig:
     """A pipeline step: a command or `module:function`, what it reads, and what it writes."""
 
     run: str
-    inputs: list[str] = Field(default_factory=list)
-    params: list[str] = Field(default_factory=list)
-    outputs: dict[str, str] = Field(default_factory=dict)
+    inputs: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
     metrics: str | None = None
-    deps: list[str] = Field(default_factory=list)
+    deps: list[str] = field(default_factory=list)
     model: ModelConfig | None = None
 
-    @field_validator("run")
-    @classmethod
-    def _run_not_empty(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("expected a shell command or module:function, got an empty string")
-        return value
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):  # built from a plain mapping (tests, the cache)
+            object.__setattr__(self, "model", ModelConfig(**self.model))
 
 
-class MlcdConfig(_Strict):
+@dataclass(frozen=True)
+class MlcdConfig:
     """The whole of mlcd.yaml. Sections of later features are kept as plain mappings for now."""
 
     project: str
     seed: int = 0
     store: str = ".mlcd/objects"
     metadata: str = "sqlite:///.mlcd/mlcd.db"
-    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
-    steps: dict[str, StepConfig] = Field(default_factory=dict)
-    release: dict[str, Any] = Field(default_factory=dict)
-    on: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("project")
-    @classmethod
-    def _valid_project(cls, value: str) -> str:
-        return _name(value, "project")
-
-    @field_validator("steps")
-    @classmethod
-    def _valid_step_names(cls, value: dict[str, StepConfig]) -> dict[str, StepConfig]:
-        for name in value:
-            _name(name, "step")
-        return value
-
-    @field_validator("datasets")
-    @classmethod
-    def _valid_dataset_names(cls, value: dict[str, DatasetConfig]) -> dict[str, DatasetConfig]:
-        for name in value:
-            _name(name, "dataset")
-        return value
-
-
-def _name(value: str, kind: str) -> str:
-    try:
-        return validate_name(value, kind)
-    except InvalidNameError as exc:  # pydantic reports ValueErrors with their key path
-        raise ValueError(exc.message) from None
+    datasets: dict[str, DatasetConfig] = field(default_factory=dict)
+    steps: dict[str, StepConfig] = field(default_factory=dict)
+    release: dict[str, Any] = field(default_factory=dict)
+    on: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(path: Path) -> MlcdConfig:
@@ -148,17 +95,23 @@ def load_config(path: Path) -> MlcdConfig:
         raise ConfigError(f"{path.name}: expected a mapping of keys, got {type(raw).__name__}")
     if True in raw:  # YAML 1.1 reads a bare `on:` key as the boolean true
         raw["on"] = raw.pop(True)
+    from pydantic import ValidationError
+
+    from mlcd.config_schema import MlcdConfig as Schema
+
     try:
-        return MlcdConfig.model_validate(raw)
+        valid = Schema.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(path.name, exc), hint=f"fix {path.name} and retry") from None
+    return _construct(valid.model_dump(mode="json"))
 
 
 def load_config_cached(path: Path, cache: Path) -> MlcdConfig:
     """load_config, validating each content of mlcd.yaml once.
 
-    Building pydantic's validators costs ~60 ms, a fifth of a command people run in loops
-    (a no-op `mlcd run`); a config already validated is rebuilt from its cached dump instead.
+    Importing pydantic and building its validators costs ~100 ms, a third of a command people
+    run in loops (a no-op `mlcd run`); a config already validated is rebuilt from its cached
+    dump instead, as plain dataclasses.
     The cache key covers the file's bytes and the models' fields, so any change revalidates.
     """
     from blake3 import blake3
@@ -177,23 +130,20 @@ def load_config_cached(path: Path, cache: Path) -> MlcdConfig:
         except (KeyError, TypeError, AttributeError):
             pass  # a cache from another layout: validate again
     config = load_config(path)
-    jsoncache.write(cache, key, config.model_dump(mode="json"))
+    jsoncache.write(cache, key, asdict(config))
     return config
 
 
 def _fields_signature() -> str:
     models = (MlcdConfig, DatasetConfig, StepConfig, ModelConfig)
-    return ";".join(f"{m.__name__}:{','.join(m.model_fields)}" for m in models)
+    return ";".join(f"{m.__name__}:{','.join(f.name for f in fields(m))}" for m in models)
 
 
 def _construct(raw: dict[str, Any]) -> MlcdConfig:
-    datasets = {k: DatasetConfig.model_construct(**v) for k, v in raw["datasets"].items()}
-    steps = {}
-    for name, step in raw["steps"].items():
-        model = step.get("model")
-        step = {**step, "model": ModelConfig.model_construct(**model) if model else None}
-        steps[name] = StepConfig.model_construct(**step)
-    return MlcdConfig.model_construct(**{**raw, "datasets": datasets, "steps": steps})
+    """Dataclasses from a validated document (the schema's dump, or its cached copy)."""
+    datasets = {k: DatasetConfig(**v) for k, v in raw["datasets"].items()}
+    steps = {k: StepConfig(**v) for k, v in raw["steps"].items()}
+    return MlcdConfig(**{**raw, "datasets": datasets, "steps": steps})
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -204,7 +154,7 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _describe(filename: str, exc: ValidationError) -> str:
+def _describe(filename: str, exc: Any) -> str:
     lines = []
     for err in exc.errors():
         key = key_path(err["loc"]) or "(top level)"

@@ -3,6 +3,7 @@ inputs, parallel steps, git capture, and the run context API steps use."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -774,7 +775,11 @@ def main(ctx):
 def test_a_step_sees_its_run_and_logs_metrics(project: Project) -> None:
     project.write("proj/ctx.py", CONTEXT_STEP)
     steps = {
-        "prepare": project.ws().config.steps["prepare"].model_dump(exclude_none=True),
+        "prepare": {
+            k: v
+            for k, v in dataclasses.asdict(project.ws().config.steps["prepare"]).items()
+            if v is not None
+        },
         "ctx": {
             "run": "proj.ctx:main",
             "inputs": ["steps.prepare.features"],
