@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,3 +62,46 @@ def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
 def sales(ws: Workspace) -> Path:
     """Three days of partitioned sales data inside the workspace."""
     return write_partitions(ws.root / "data" / "sales", ["2024-01-01", "2024-01-02", "2024-01-03"])
+
+
+# -- the CLI, in this process -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        assert self.code == 0, self.err
+        return json.loads(self.out)
+
+
+Cli = Callable[..., Result]
+
+
+def invoke(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
+    """`mlcd ARGS` in this process, in the current folder: exit code, stdout, stderr."""
+    from mlcd.cli.main import main
+
+    capsys.readouterr()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    else:
+        raise AssertionError("main() returned without sys.exit")
+    finally:  # main() installs its own handlers
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    out, err = capsys.readouterr()
+    return Result(code, out, err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`cli("data", "list")` runs `mlcd data list` in this process, in the current folder."""
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapped cells
+    return lambda *args: invoke(capsys, *args)

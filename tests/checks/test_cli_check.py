@@ -5,7 +5,6 @@ line. `mlcd run` stops before a step whose input fails its checks."""
 from __future__ import annotations
 
 import json
-import signal
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -13,27 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from mlcd.cli.main import main
 from mlcd.workspace import Workspace
 from tests.checks.test_data_checks import CHECKS, CLEAN_RESULTS, DAYS, STEPS, write_sales
-from tests.cli.conftest import Result, assert_error
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Result:
-    """`mlcd ARGS` in this process, in the current folder."""
-    capsys.readouterr()
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    else:
-        raise AssertionError("main() returned without sys.exit")
-    finally:  # main() installs its own handlers
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
-    out, err = capsys.readouterr()
-    return Result(code, out, err)
+from tests.cli.conftest import assert_error
+from tests.conftest import invoke
 
 
 def configure(root: Path, datasets: dict[str, Any], **top: Any) -> None:

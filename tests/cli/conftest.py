@@ -2,55 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from mlcd.cli.main import main
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.err
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """`cli("data", "list")` runs `mlcd data list` in this process, in the current folder."""
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            raise AssertionError("main() returned without sys.exit")
-        finally:  # main() installs its own handlers
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+from tests.conftest import Cli as Cli
+from tests.conftest import Result as Result
 
 
 def mlcd(*args: str | Path, cwd: Path, timeout: float = 120) -> Result:

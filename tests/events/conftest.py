@@ -15,7 +15,6 @@ import yaml
 
 from mlcd.events.log import emit
 from mlcd.workspace import Workspace
-from tests.cli.conftest import cli  # noqa: F401  (the in-process CLI fixture, for test_cli)
 
 
 @dataclass

@@ -13,13 +13,11 @@ pipeline, already run once (so every step is cached):
 
 from __future__ import annotations
 
-import json
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,43 +229,8 @@ def bare(ws: Workspace) -> Iterator[Project]:
 # -- the CLI ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        assert self.code == 0, self.err
-        return json.loads(self.out)
-
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """`cli("runs", "list")` runs `mlcd runs list` in this process, in the current folder."""
-    from mlcd.cli.main import main
-
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapped cells
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            raise AssertionError("main() returned without sys.exit")
-        finally:
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+from tests.conftest import Cli as Cli  # noqa: E402
+from tests.conftest import Result as Result  # noqa: E402
 
 
 def mlcd_process(*args: str | Path, cwd: Path, **popen: Any) -> subprocess.Popen[str]:

@@ -3,7 +3,6 @@ leave behind (rows, events, blobs, scratch folders)."""
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ import pandas as pd
 import pytest
 
 from mlcd.workspace import Workspace
-from tests.cli.conftest import Cli, Result, files_under
+from tests.cli.conftest import files_under
 
 CI_USERS = ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CIRCLE_USERNAME")
 FOREST_TYPES = ["sklearn.tree._tree.Tree"]  # what skops does not trust in a random forest
@@ -140,31 +139,6 @@ def corrupt_blob(ws: Workspace, blob: str) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """`cli("models", "list")` runs `mlcd models list` in this process, in the current folder."""
-    from mlcd.cli.main import main
-
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapped cells
-
-    def run(*args: str | Path) -> Result:
-        capsys.readouterr()
-        handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            raise AssertionError("main() returned without sys.exit")
-        finally:  # main() installs its own handlers
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 @pytest.fixture
