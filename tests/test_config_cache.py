@@ -50,3 +50,16 @@ def test_a_damaged_cache_is_ignored(tmp_path: Path) -> None:
     path.write_text(YAML)
     cache.write_text("{not json")
     assert load_config_cached(path, cache).project == "p"
+
+
+def test_the_schema_and_the_dataclasses_declare_the_same_fields() -> None:
+    """The pydantic schema validates, the dataclasses run: a field added to one only would
+    crash every command on a new mlcd.yaml."""
+    from dataclasses import fields
+
+    import mlcd.config as runtime
+    import mlcd.config_schema as schema
+
+    for name in ("MlcdConfig", "DatasetConfig", "StepConfig", "ModelConfig"):
+        declared = [f.name for f in fields(getattr(runtime, name))]
+        assert declared == list(getattr(schema, name).model_fields), name

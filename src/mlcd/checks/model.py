@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from mlcd.checks.result import CheckResult
+from mlcd.checks.result import CheckResult, run_named
 
 
 def _is_classifier(model: Any) -> bool:
@@ -144,23 +144,7 @@ SKLEARN_CHECKS = {
 
 def run_model_checks(model: Any, X: Any, y: Any, names: list[str]) -> list[CheckResult]:
     """Declared checks by name; an unknown name or a check that crashes is a failed result."""
-    results = []
-    for name in names:
-        fn = SKLEARN_CHECKS.get(name)
-        if fn is None:
-            results.append(
-                CheckResult(
-                    f"model.{name}",
-                    False,
-                    message=f"unknown model check {name!r}; known: "
-                    + ", ".join(sorted(SKLEARN_CHECKS)),
-                )
-            )
-            continue
-        try:
-            results.append(fn(model, X, y))
-        except Exception as exc:  # a check must report, never crash the suite
-            results.append(
-                CheckResult(f"model.{name}", False, message=f"{type(exc).__name__}: {exc}")
-            )
-    return results
+    from functools import partial
+
+    calls = {name: partial(fn, model, X, y) for name, fn in sorted(SKLEARN_CHECKS.items())}
+    return run_named(calls, names, "model")

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from mlcd.checks.result import CheckResult
+from mlcd.checks.result import CheckResult, run_named
 from mlcd.errors import MlcdError
 
 if TYPE_CHECKING:
@@ -711,21 +711,4 @@ def run_nn_checks(
         "gradients": lambda: gradients(model, batch, loss_fn),
     }
     names = list(NN_CHECKS) if only is None else [n.removeprefix("model.") for n in only]
-    results: list[CheckResult] = []
-    for name in names:
-        call = calls.get(name)
-        if call is None:
-            results.append(
-                CheckResult(
-                    f"model.{name}",
-                    False,
-                    message=f"unknown neural-network check {name!r}; known: {', '.join(NN_CHECKS)}",
-                )
-            )
-            continue
-        try:
-            results.append(call())
-        except Exception as exc:  # the user's model or loss failed: report it, finish the suite
-            text = exc.message if isinstance(exc, MlcdError) else f"{type(exc).__name__}: {exc}"
-            results.append(CheckResult(f"model.{name}", False, message=f"could not run: {text}"))
-    return results
+    return run_named(calls, names, "neural-network")

@@ -6,6 +6,7 @@ and reports every failure, and a severity decides whether a failure stops anythi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,3 +35,26 @@ class CheckResult:
             "severity": self.severity,
             "diagnostics": self.diagnostics,
         }
+
+
+def run_named(
+    calls: Mapping[str, Callable[[], CheckResult]], names: Iterable[str], kind: str
+) -> list[CheckResult]:
+    """Run checks by name: an unknown name, or a check that raises (the user's model failed
+    on the data, say), is a failed result naming why; the suite always finishes."""
+    from mlcd.errors import MlcdError
+
+    results: list[CheckResult] = []
+    for name in names:
+        call = calls.get(name)
+        if call is None:
+            known = ", ".join(calls)
+            message = f"unknown {kind} check {name!r}; known: {known}"
+            results.append(CheckResult(f"model.{name}", False, message=message))
+            continue
+        try:
+            results.append(call())
+        except Exception as exc:
+            text = exc.message if isinstance(exc, MlcdError) else f"{type(exc).__name__}: {exc}"
+            results.append(CheckResult(f"model.{name}", False, message=f"could not run: {text}"))
+    return results
