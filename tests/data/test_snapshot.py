@@ -239,3 +239,118 @@ def test_fast_path_falls_back_when_the_db_is_not_at_head(ws: Workspace, sales: P
     with sqlite3.connect(ws.db.sqlite_path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = ?", (known_revisions()[-1],))
     assert ws.db.peek("SELECT 1", ()) is not None
+
+
+# -- a new partition without pyarrow: Parquet footers decoded in Python (data/footer.py) ---------
+
+
+def test_new_partition_is_ingested_without_importing_pyarrow(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    write_partitions(sales, ["2024-01-04"], seed=4)
+    code = (
+        "import sys, mlcd\n"
+        "r = mlcd.open_workspace().snapshot('sales', 'data/sales')\n"
+        "assert r.created and r.files_ingested == 1 and r.version.rows == 400, r\n"
+        "print('pyarrow' in sys.modules, 'sqlalchemy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ws.root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
+    v2 = ws.version("sales@2", with_files=True)
+    assert v2.schema == ws.version("sales@1").schema
+    assert [f.rows for f in v2.files] == [100] * 4
+    assert len(ws.load("sales@2").to_pandas()) == 400
+
+
+def test_footprints_give_the_schema_pyarrow_would(ws: Workspace, tmp_path: Path) -> None:
+    """Every type through the footprint path equals a fresh pyarrow read of the same files."""
+    src = tmp_path / "src"
+    for day in ("2024-01-01", "2024-01-02"):
+        (src / f"day={day}").mkdir(parents=True)
+        pq.write_table(_typed_table(day), src / f"day={day}" / "p.parquet")
+    age(src)
+    ws.snapshot("typed", src)
+    (src / "day=2024-01-03").mkdir()
+    pq.write_table(_typed_table("2024-01-03"), src / "day=2024-01-03" / "p.parquet")
+    age(src)
+    incremental = ws.snapshot("typed", src).version
+    fresh = Workspace.init(tmp_path / "other")
+    try:
+        from_scratch = fresh.snapshot("typed", src).version
+    finally:
+        fresh.close()
+    assert incremental.schema == from_scratch.schema
+    assert incremental.content_id == from_scratch.content_id
+    assert incremental.rows == from_scratch.rows == 30
+    frame = ws.load("typed@2").to_arrow()
+    assert frame.schema.field("ts").type == pa.timestamp("ms", tz="Europe/Paris")
+    assert frame.schema.field("s").type == pa.large_string()
+
+
+def _typed_table(day: str) -> pa.Table:
+    import datetime as dt
+
+    return pa.table(
+        {
+            "ts": pa.array([dt.datetime(2024, 1, 1)] * 10, pa.timestamp("ms", tz="Europe/Paris")),
+            "s": pa.array([day] * 10, pa.large_string()),
+            "l": pa.array([[1, 2]] * 10, pa.list_(pa.int32())),
+            "dec": pa.array(list(range(10)), pa.decimal128(9, 2)),
+        }
+    )
+
+
+def test_same_schema_from_another_writer_keeps_the_version_schema(
+    ws: Workspace, sales: Path
+) -> None:
+    """Writers add their own metadata (a new footprint) to the same Arrow schema."""
+    ws.snapshot("sales", sales)
+    extra = sales / "date=2024-01-04"
+    extra.mkdir()
+    table = pa.table({"amount": [1.5], "items": [3], "channel": ["app"]})
+    pq.write_table(table.replace_schema_metadata({"writer": "other"}), extra / "part-0.parquet")
+    age(sales)
+    v2 = ws.snapshot("sales", sales).version
+    assert v2.schema == ws.version("sales@1").schema and len(v2.schema.variants) == 1
+    assert v2.rows == 301
+    with sqlite3.connect(ws.state / "cache" / "stat.db") as conn:
+        assert conn.execute("SELECT count(DISTINCT schema_id) FROM footprints").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM footprints").fetchone() == (2,)
+
+
+def test_new_schema_in_a_new_partition_still_conflicts(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    bad = sales / "date=2024-01-04"
+    bad.mkdir()
+    pq.write_table(pa.table({"items": ["many"]}), bad / "part-0.parquet")
+    age(sales)
+    before = stored_blobs(ws)
+    with pytest.raises(SchemaConflictError, match="date=2024-01-04"):
+        ws.snapshot("sales", sales)
+    with pytest.raises(SchemaConflictError, match="date=2024-01-04"):
+        ws.snapshot("sales", bad, append=True)
+    assert stored_blobs(ws) == before and [v.number for v in ws.log("sales")] == [1]
+
+
+def test_index_without_the_schema_falls_back_to_pyarrow(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    with sqlite3.connect(ws.state / "cache" / "stat.db") as conn:
+        assert conn.execute("SELECT count(*) FROM footprints").fetchone()[0] == 1
+        conn.execute("DELETE FROM schemas")
+    write_partitions(sales, ["2024-01-04"], seed=4)
+    v2 = ws.snapshot("sales", sales).version
+    assert v2.rows == 400 and v2.schema == ws.version("sales@1").schema
+
+
+def test_corrupt_parquet_with_a_known_footprint_is_refused(ws: Workspace, sales: Path) -> None:
+    ws.snapshot("sales", sales)
+    write_partitions(sales, ["2024-01-04"], seed=4)
+    part = sales / "date=2024-01-04" / "part-0.parquet"
+    data = bytearray(part.read_bytes())
+    data[-5] ^= 0xFF  # the footer length: now neither mlcd nor pyarrow can find the footer
+    part.write_bytes(bytes(data))
+    age(sales)
+    with pytest.raises(SourceError, match=r"date=2024-01-04/part-0\.parquet"):
+        ws.snapshot("sales", sales)
+    assert [v.number for v in ws.log("sales")] == [1]

@@ -293,7 +293,7 @@ def _histogram(con: duckdb.DuckDBPyConnection, src: str, s: ColumnStats, bins: i
 
 
 def _partition_stats(reader: DatasetReader, key: str, type_name: str) -> ColumnStats:
-    from mlcd.data.schema import partition_value
+    from mlcd.data.partitions import partition_value
 
     counts: Counter[Any] = Counter()
     for f in reader.files:

@@ -75,7 +75,8 @@ class DatasetReader:
     def _partition_table(self) -> pa.Table:
         import pyarrow as pa
 
-        from mlcd.data.schema import arrow_type, partition_value
+        from mlcd.data.partitions import partition_value
+        from mlcd.data.schema import arrow_type
 
         cols: dict[str, Any] = {"_i": pa.array(range(len(self.version.files)), pa.int64())}
         for key, type_name in self.version.partitioning.items():
@@ -88,7 +89,8 @@ class DatasetReader:
         import pyarrow as pa
         import pyarrow.dataset as pads
 
-        from mlcd.data.schema import arrow_type, partition_value, to_arrow
+        from mlcd.data.partitions import partition_value
+        from mlcd.data.schema import arrow_type, to_arrow
 
         schema = to_arrow(self.version.schema)
         for key, type_name in self.version.partitioning.items():

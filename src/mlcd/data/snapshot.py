@@ -8,7 +8,6 @@ crash at any point leaves the previous state intact (at worst, unreferenced blob
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import tempfile
@@ -19,16 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlcd.data.facts import FileFacts, read_all
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
-from mlcd.data.sources import (
-    FileFacts,
-    SourceFile,
-    check_consistent,
-    read_facts,
-    scan,
-    write_query,
-    write_table,
-)
+from mlcd.data.partitions import partition_types
+from mlcd.data.sources import SourceFile, check_consistent, scan, write_query, write_table
 from mlcd.data.statcache import Known, StatCache
 from mlcd.errors import NotFoundError, SourceError
 from mlcd.identity import current_user
@@ -192,15 +185,22 @@ def _ingest(
     known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
     todo = [f for f in files if f.abspath not in known]
     # everything that can refuse the snapshot runs before a single blob is stored
-    read = _read_facts(todo, fmt, workers)
-    base = _check_append(ctx.db, name, fmt) if append and todo else None
+    read = read_all(todo, fmt, cache, workers)
+    fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
     if todo:
-        _check_schemas(files, known, read, cache, base)
+        if append:
+            _check_append_schemas(_check_append(ctx.db, name, fmt), read, fresh)
+        else:
+            sids = [(known.get(f.abspath) or read[f.abspath]).schema_id for f in files]
+            _check_schemas(files, sids, _peek_latest(ctx.db, name), fresh, cache)
     progress.start(len(todo), sum(f.size for f in todo))
-    ingested = _store_files(ctx.store, todo, read, progress, workers)
+    blobs = _store_files(ctx.store, todo, progress, workers)
+    ingested = {
+        path: Known(blob, read[path].rows, read[path].schema_id) for path, blob in blobs.items()
+    }
     if indexed:
-        cache.record(((f, ingested[f.abspath][0]) for f in todo), fmt, _schemas(ingested))
-    facts = {**known, **{path: k for path, (k, _) in ingested.items()}}
+        _teach(cache, todo, ingested, read, fresh, fmt)
+    facts = {**known, **ingested}
     entries = [
         FileEntry(
             f.path,
@@ -227,9 +227,7 @@ def _ingest(
         cid = content_id(fmt, entries)
         if parent is not None and parent.content_id == cid:
             return SnapshotResult(parent, False, len(todo), _nbytes(todo), len(known))
-        version = _new_version(
-            cache, name, fmt, entries, cid, parent, description, message, ingested
-        )
+        version = _new_version(cache, name, fmt, entries, cid, parent, description, message, fresh)
         catalog.insert_version(conn, ds_id, version, entries)
         from mlcd.events.log import DATASET_SNAPSHOT, emit
 
@@ -289,31 +287,77 @@ def _check_append(db: Database, name: str, fmt: str) -> DatasetVersion | None:
     return parent
 
 
+def _check_append_schemas(
+    base: DatasetVersion | None, read: dict[str, FileFacts], fresh: dict[str, pa.Schema]
+) -> None:
+    """Appended files must agree with the version they go on top of."""
+    sids = list(dict.fromkeys(r.schema_id for r in read.values()))
+    if base is None or all(sid in base.schema.variants for sid in sids):
+        return  # each variant of a version agrees with its unified schema
+    from mlcd.data.schema import to_arrow, unify
+
+    paths = {r.schema_id: path for path, r in read.items()}
+    schemas = [(base.ref, to_arrow(base.schema))]
+    schemas += [(paths[sid], fresh[sid]) for sid in sids if sid in fresh]
+    unify(schemas, ())
+
+
 def _check_schemas(
     files: list[SourceFile],
-    known: dict[str, Known],
-    read: dict[str, FileFacts],
+    sids: list[str],
+    parent: DatasetVersion | None,
+    fresh: dict[str, pa.Schema],
     cache: StatCache,
-    base: DatasetVersion | None,
 ) -> None:
     """Unify the schemas the new version will have, so a conflict stores nothing."""
-    import pyarrow as pa
-
-    from mlcd.data.schema import partition_types, schema_id, to_arrow, unify
+    partitioning = partition_types(f.partition for f in files)
+    if _inherits_schema(sids, partitioning, parent):
+        return
+    from mlcd.data.schema import unify
 
     # one file per distinct schema is enough to find a conflict (and to name where it is)
-    distinct: dict[str, tuple[str, pa.Schema]] = {}
-    if base is not None:
-        distinct["base"] = (base.ref, to_arrow(base.schema))
-    for f in files:
-        if f.abspath in read:
-            schema = read[f.abspath].schema
-            distinct.setdefault(schema_id(schema), (f.path, schema))
-        elif (sid := known[f.abspath].schema_id) not in distinct:
-            ipc = cache.schema(sid)
-            if ipc is not None:
-                distinct[sid] = (f.path, pa.ipc.read_schema(pa.py_buffer(ipc)))
-    unify(list(distinct.values()), partition_types(f.partition for f in files))
+    first = dict(zip(reversed(sids), reversed([f.path for f in files]), strict=True))
+    by_id = _schemas_by_id(sids, fresh, parent, cache)
+    unify([(first[sid], schema) for sid, schema in by_id.items()], partitioning)
+
+
+def _inherits_schema(
+    sids: list[str], partitioning: dict[str, str], parent: DatasetVersion | None
+) -> bool:
+    """True when unifying would give exactly the parent's schema, so pyarrow is not needed.
+
+    Unification depends only on the distinct file schemas in order of first appearance (the
+    parent's `variants` keep that order) and on the partition keys.
+    """
+    return (
+        parent is not None
+        and list(dict.fromkeys(sids)) == list(parent.schema.variants)
+        and list(partitioning) == list(parent.partitioning)
+    )
+
+
+def _schemas_by_id(
+    sids: list[str],
+    fresh: dict[str, pa.Schema],
+    parent: DatasetVersion | None,
+    cache: StatCache,
+) -> dict[str, pa.Schema]:
+    """The Arrow schema of each distinct id: just read, a variant of the parent, or indexed."""
+    import pyarrow as pa
+
+    from mlcd.data.schema import deserialize
+
+    out: dict[str, pa.Schema] = {}
+    for sid in dict.fromkeys(sids):
+        if sid in fresh:
+            out[sid] = fresh[sid]
+        elif parent is not None and sid in parent.schema.variants:
+            out[sid] = deserialize(parent.schema.variants[sid])
+        elif (ipc := cache.schema(sid)) is not None:
+            out[sid] = pa.ipc.read_schema(pa.py_buffer(ipc))
+        else:
+            raise SourceError(f"schema {sid} is missing from the index", hint="retry with --rehash")
+    return out
 
 
 def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
@@ -327,28 +371,14 @@ def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
 
 
-def _read_facts(todo: list[SourceFile], fmt: str, workers: int) -> dict[str, FileFacts]:
-    """Rows and schema of every new file, in parallel; a corrupt file refuses the snapshot."""
-    if not todo:
-        return {}
-    with ThreadPoolExecutor(workers) as pool:
-        facts = list(pool.map(lambda f: read_facts(f.abspath, fmt, f.path), todo))
-    return {f.abspath: fact for f, fact in zip(todo, facts, strict=True)}
-
-
 def _store_files(
-    store: ObjectStore,
-    todo: list[SourceFile],
-    read: dict[str, FileFacts],
-    progress: Progress,
-    workers: int,
-) -> dict[str, tuple[Known, bytes]]:
-    """Hash-while-copy each new file into the store, in parallel."""
+    store: ObjectStore, todo: list[SourceFile], progress: Progress, workers: int
+) -> dict[str, str]:
+    """Hash-while-copy each new file into the store, in parallel; blob ids by absolute path."""
     if not todo:
         return {}
 
-    def one(f: SourceFile) -> tuple[Known, bytes]:
-        facts = read[f.abspath]
+    def one(f: SourceFile) -> str:
         put = store.put_file(f.abspath)
         st = os.stat(f.abspath)
         if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or put.size != f.size:
@@ -357,9 +387,7 @@ def _store_files(
                 hint="snapshot again once the writer has finished",
             )
         progress.advance(put.size)
-        from mlcd.data.schema import schema_id, serialize
-
-        return Known(put.blob, facts.rows, schema_id(facts.schema)), serialize(facts.schema)
+        return put.blob
 
     pool = ThreadPoolExecutor(workers)
     try:
@@ -371,8 +399,22 @@ def _store_files(
     return {f.abspath: r for f, r in zip(todo, results, strict=True)}
 
 
-def _schemas(ingested: dict[str, tuple[Known, bytes]]) -> dict[str, bytes]:
-    return {k.schema_id: ipc for k, ipc in ingested.values()}
+def _teach(
+    cache: StatCache,
+    todo: list[SourceFile],
+    ingested: dict[str, Known],
+    read: dict[str, FileFacts],
+    fresh: dict[str, pa.Schema],
+    fmt: str,
+) -> None:
+    """Record the new files in the stat index, with new schemas and footprints."""
+    schemas = {}
+    if fresh:
+        from mlcd.data.schema import serialize
+
+        schemas = {sid: serialize(schema) for sid, schema in fresh.items()}
+    footprints = {r.footprint: r.schema_id for r in read.values() if r.footprint}
+    cache.record(((f, ingested[f.abspath]) for f in todo), fmt, schemas, footprints)
 
 
 def _on_top_of(
@@ -410,30 +452,14 @@ def _new_version(
     parent: DatasetVersion | None,
     description: str,
     message: str | None,
-    ingested: dict[str, tuple[Known, bytes]],
+    fresh: dict[str, pa.Schema],
 ) -> DatasetVersion:
-    import pyarrow as pa
-
-    from mlcd.data.schema import partition_types, unify
-
-    fresh = {k.schema_id: ipc for k, ipc in ingested.values()}
-    if parent is not None:
-        fresh.update((sid, base64.b64decode(b)) for sid, b in parent.schema.variants.items())
-
-    def arrow_schema(sid: str) -> pa.Schema:
-        ipc = fresh.get(sid) or cache.schema(sid)
-        if ipc is None:
-            raise SourceError(f"schema {sid} is missing from the index", hint="retry with --rehash")
-        return pa.ipc.read_schema(pa.py_buffer(ipc))
-
-    by_id: dict[str, pa.Schema] = {}
-    file_schemas = []
-    for e in entries:
-        if e.schema_id not in by_id:
-            by_id[e.schema_id] = arrow_schema(e.schema_id)
-        file_schemas.append((e.path, by_id[e.schema_id]))
     partitioning = partition_types(e.partition for e in entries)
-    schema: SchemaInfo = unify(file_schemas, partitioning)
+    sids = [e.schema_id for e in entries]
+    if parent is not None and _inherits_schema(sids, partitioning, parent):
+        schema = parent.schema
+    else:
+        schema = _unified(entries, partitioning, parent, fresh, cache)
     return DatasetVersion(
         name=name,
         number=(parent.number + 1) if parent else 1,
@@ -451,3 +477,16 @@ def _new_version(
         created_by=current_user(),
         files=tuple(entries),
     )
+
+
+def _unified(
+    entries: list[FileEntry],
+    partitioning: dict[str, str],
+    parent: DatasetVersion | None,
+    fresh: dict[str, pa.Schema],
+    cache: StatCache,
+) -> SchemaInfo:
+    from mlcd.data.schema import unify
+
+    by_id = _schemas_by_id([e.schema_id for e in entries], fresh, parent, cache)
+    return unify([(e.path, by_id[e.schema_id]) for e in entries], partitioning)

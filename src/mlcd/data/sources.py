@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from mlcd.data.manifest import FORMATS
+from mlcd.data.partitions import parse_partition
 from mlcd.errors import QueryError, SourceError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-
-_PARTITION = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 
 
 @dataclass(frozen=True)
@@ -92,15 +89,6 @@ def _source_file(path: str, rel: str, st: os.stat_result) -> SourceFile:
     return SourceFile(rel, path, st.st_size, st.st_mtime_ns, st.st_ino, parse_partition(rel))
 
 
-def parse_partition(rel: str) -> dict[str, str]:
-    """Hive-style `key=value/` folders of a relative path, in order."""
-    part: dict[str, str] = {}
-    for segment in rel.split("/")[:-1]:
-        if m := _PARTITION.fullmatch(segment):
-            part[m.group(1)] = unquote(m.group(2))
-    return part
-
-
 def check_consistent(files: list[SourceFile]) -> str:
     """One format and one set of partition keys per version; returns the format."""
     formats = {f.format for f in files}
@@ -121,44 +109,6 @@ def check_consistent(files: list[SourceFile]) -> str:
                 hint="all files of a dataset sit at the same depth of key=value folders",
             )
     return formats.pop()
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    """What reading a file's metadata tells: rows and Arrow schema."""
-
-    rows: int
-    schema: pa.Schema
-
-
-def read_facts(path: str, fmt: str, display: str) -> FileFacts:
-    """Rows and schema of a data file; a corrupt or unreadable file is a SourceError naming it.
-
-    Parquet: only the footer is read. CSV and JSON lines are parsed in a stream.
-    """
-    import pyarrow as pa
-
-    try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            meta = pq.ParquetFile(path)
-            return FileFacts(meta.metadata.num_rows, meta.schema_arrow)
-        if fmt == "csv":
-            import pyarrow.csv as pcsv
-
-            reader = pcsv.open_csv(path)
-        else:
-            import pyarrow.json as pjson
-
-            reader = pjson.open_json(path)
-        rows = sum(batch.num_rows for batch in reader)
-        return FileFacts(rows, reader.schema)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise SourceError(
-            f"file {display} is not a readable {fmt} file: {exc}",
-            hint="fix or remove the file, then snapshot again",
-        ) from exc
 
 
 def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS stat (
 CREATE TABLE IF NOT EXISTS blob_facts (
     blob TEXT PRIMARY KEY, format TEXT, rows INTEGER, schema_id TEXT);
 CREATE TABLE IF NOT EXISTS schemas (id TEXT PRIMARY KEY, ipc BLOB);
+CREATE TABLE IF NOT EXISTS footprints (footprint TEXT PRIMARY KEY, schema_id TEXT);
 """
 
 
@@ -98,26 +99,41 @@ class StatCache:
         row = self.conn.execute("SELECT ipc FROM schemas WHERE id = ?", (sid,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def footprints(self, footprints: Iterable[str]) -> dict[str, str]:
+        """Schema ids of Parquet footer footprints (see `footer.py`) whose schema is held."""
+        import json
+
+        query = (
+            "SELECT f.footprint, f.schema_id FROM footprints f JOIN schemas s ON s.id = f.schema_id"
+            " WHERE f.footprint IN (SELECT value FROM json_each(?))"
+        )
+        return dict(self.conn.execute(query, (json.dumps(sorted(footprints)),)).fetchall())
+
     def record(
         self,
         entries: Iterable[tuple[SourceFile, Known]],
         fmt: str,
         schemas: dict[str, bytes],
+        footprints: dict[str, str] | None = None,
     ) -> None:
+        """Remember new files' stat and facts, new schemas, and footprint -> schema id."""
         now = time.time_ns()
         with self._transaction():
             self.conn.executemany(
                 "INSERT OR REPLACE INTO schemas VALUES (?, ?)", list(schemas.items())
             )
-            for f, known in entries:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
-                    (f.abspath, f.size, f.mtime_ns, f.inode, known.blob, now),
-                )
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO blob_facts VALUES (?, ?, ?, ?)",
-                    (known.blob, fmt, known.rows, known.schema_id),
-                )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO footprints VALUES (?, ?)", list((footprints or {}).items())
+            )
+            pairs = list(entries)
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
+                [(f.abspath, f.size, f.mtime_ns, f.inode, k.blob, now) for f, k in pairs],
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO blob_facts VALUES (?, ?, ?, ?)",
+                [(k.blob, fmt, k.rows, k.schema_id) for _, k in pairs],
+            )
 
     @contextlib.contextmanager
     def _transaction(self):  # type: ignore[no-untyped-def]
