@@ -64,7 +64,10 @@ def test_rows_match_pyarrow_for_any_layout(
     table = pa.table({"x": rng.random(rows), "y": rng.integers(-(2**40), 2**40, rows)})
     pq.write_table(table, path, row_group_size=groups)
     footer = read_footer(path)
-    assert footer is not None and footer.rows == rows
+    if pq.ParquetFile(path).metadata.serialized_size > MAX_FOOTER:
+        assert footer is None  # left to pyarrow
+    else:
+        assert footer is not None and footer.rows == rows
 
 
 def test_footprint_follows_the_schema_not_the_data(tmp_path: Path) -> None:

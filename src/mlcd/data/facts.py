@@ -38,17 +38,25 @@ class FileFacts:
 
 
 def read_all(
-    files: list[SourceFile], fmt: str, cache: StatCache, workers: int
+    files: list[SourceFile],
+    fmt: str,
+    cache: StatCache,
+    workers: int,
+    footers: list[Footer | None] | None = None,
 ) -> dict[str, FileFacts]:
-    """Facts of every file by absolute path; a corrupt file refuses the snapshot (SourceError)."""
+    """Facts of every file by absolute path; a corrupt file refuses the snapshot (SourceError).
+
+    `footers` are the files' `read_footer` results when the caller has them already.
+    """
     if not files:
         return {}
     with ThreadPoolExecutor(workers) as pool:
-        footers = (
-            _map(pool, lambda f: read_footer(f.abspath), files)
-            if fmt == "parquet"
-            else [None] * len(files)
-        )
+        if footers is None:
+            footers = (
+                _map(pool, lambda f: read_footer(f.abspath), files)
+                if fmt == "parquet"
+                else [None] * len(files)
+            )
         learnt = cache.footprints({ft.footprint for ft in footers if ft is not None})
         # pyarrow reads each file without a usable footer (keyed by path), and one file per
         # footprint new to the index (keyed by footprint)

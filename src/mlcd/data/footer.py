@@ -28,6 +28,7 @@ MAX_FOOTER = 1 << 16  # bigger footers (many row groups x columns) are faster to
 _STOP, _TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY = range(9)
 _LIST, _SET, _MAP, _STRUCT, _UUID = range(9, 14)
 _FIXED = {_BYTE: 1, _DOUBLE: 8, _UUID: 16}
+_VARINTS = (_I16, _I32, _I64)
 _ARROW_SCHEMA = b"ARROW:schema"
 
 
@@ -63,28 +64,25 @@ def read_footer(path: str | os.PathLike[str]) -> Footer | None:
 
 
 def _decode(buf: bytes) -> Footer:
-    reader = _Reader(buf)
     rows: int | None = None
-    schema = b""
-    arrow = b""
-    writer = b""
-    field = 0
+    schema = arrow = writer = b""
+    pos = field = 0
     while True:
-        field, kind = reader.field_header(field)
+        field, kind, pos = _field_header(buf, pos, field)
         if kind == _STOP:
             break
-        start = reader.pos
         if field == 3 and kind == _I64:
-            rows = reader.zigzag()
+            raw, pos = _varint(buf, pos)
+            rows = (raw >> 1) ^ -(raw & 1)  # zigzag
         elif field == 5 and kind == _LIST:
-            arrow = _arrow_schema(reader)
+            arrow, pos = _arrow_schema(buf, pos)
         elif field == 6 and kind == _BINARY:
-            writer = reader.binary()
+            writer, pos = _binary(buf, pos)
         else:
-            reader.skip(kind)
+            start, pos = pos, _skip(buf, pos, kind)
             if field == 2:
-                schema = buf[start : reader.pos]
-    if rows is None or rows < 0 or not schema:
+                schema = buf[start:pos]
+    if rows is None or rows < 0 or not schema or pos > len(buf):
         raise _Malformed
     hasher = blake3()
     for part in (schema, arrow, writer):  # length-prefixed: the parts hold any bytes
@@ -92,9 +90,9 @@ def _decode(buf: bytes) -> Footer:
     return Footer(rows, hasher.hexdigest()[:32])
 
 
-def _arrow_schema(reader: _Reader) -> bytes:
+def _arrow_schema(buf: bytes, pos: int) -> tuple[bytes, int]:
     """The value of `ARROW:schema` in a list<KeyValue{1: key, 2: value}>, or b''."""
-    size, kind = reader.list_header()
+    size, kind, pos = _list_header(buf, pos)
     if size and kind != _STRUCT:
         raise _Malformed
     found = b""
@@ -102,107 +100,118 @@ def _arrow_schema(reader: _Reader) -> bytes:
         key = value = b""
         field = 0
         while True:
-            field, ftype = reader.field_header(field)
+            field, ftype, pos = _field_header(buf, pos, field)
             if ftype == _STOP:
                 break
-            if ftype == _BINARY and field in (1, 2):
-                data = reader.binary()
-                key, value = (data, value) if field == 1 else (key, data)
+            if ftype == _BINARY and field == 1:
+                key, pos = _binary(buf, pos)
+            elif ftype == _BINARY and field == 2:
+                value, pos = _binary(buf, pos)
             else:
-                reader.skip(ftype)
+                pos = _skip(buf, pos, ftype)
         if key == _ARROW_SCHEMA:
             found = value
-    return found
+    return found, pos
 
 
-class _Reader:
-    """A cursor over compact-protocol bytes; reads past the end raise IndexError."""
+# The helpers below take the buffer and a position and return the new position: plain
+# functions on locals, as a footer holds a few fields per column per row group.
 
-    def __init__(self, buf: bytes) -> None:
-        self.buf = buf
-        self.pos = 0
 
-    def byte(self) -> int:
-        b = self.buf[self.pos]
-        self.pos += 1
-        return b
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise _Malformed
 
-    def varint(self) -> int:
-        result = shift = 0
+
+def _skip_varint(buf: bytes, pos: int) -> int:
+    end = pos + 10
+    while buf[pos] & 0x80:
+        pos += 1
+        if pos >= end:
+            raise _Malformed
+    return pos + 1
+
+
+def _field_header(buf: bytes, pos: int, last: int) -> tuple[int, int, int]:
+    b = buf[pos]
+    pos += 1
+    kind = b & 0x0F
+    if kind == _STOP:
+        return last, _STOP, pos
+    if b >> 4:
+        return last + (b >> 4), kind, pos
+    raw, pos = _varint(buf, pos)  # a long-form field id
+    return (raw >> 1) ^ -(raw & 1), kind, pos
+
+
+def _list_header(buf: bytes, pos: int) -> tuple[int, int, int]:
+    b = buf[pos]
+    pos += 1
+    size = b >> 4
+    if size == 15:
+        size, pos = _varint(buf, pos)
+    return size, b & 0x0F, pos
+
+
+def _binary(buf: bytes, pos: int) -> tuple[bytes, int]:
+    n, pos = _varint(buf, pos)
+    if pos + n > len(buf):
+        raise _Malformed
+    return buf[pos : pos + n], pos + n
+
+
+def _skip(buf: bytes, pos: int, kind: int) -> int:
+    """Skip a value of `kind` (a struct field's booleans live in its header: nothing to skip)."""
+    if kind == _STRUCT:
         while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result
-            shift += 7
-            if shift > 63:
+            b = buf[pos]
+            pos += 1
+            ftype = b & 0x0F
+            if ftype == _STOP:
+                return pos
+            if not b >> 4:
+                pos = _skip_varint(buf, pos)
+            if ftype in _VARINTS:  # the common fields, inline
+                while buf[pos] & 0x80:
+                    pos += 1
+                pos += 1
+            elif ftype > _FALSE:
+                pos = _skip(buf, pos, ftype)
+    if kind in _VARINTS:
+        return _skip_varint(buf, pos)
+    if kind == _BINARY:
+        n, pos = _varint(buf, pos)
+        return pos + n
+    if kind in (_TRUE, _FALSE):
+        return pos
+    if kind in _FIXED:
+        return pos + _FIXED[kind]
+    if kind in (_LIST, _SET):
+        size, elem, pos = _list_header(buf, pos)
+        if elem in (_TRUE, _FALSE):
+            return pos + size  # inside a list, a boolean is one byte of its own
+        for _ in range(size):
+            pos = _skip(buf, pos, elem)
+            if pos > len(buf):
                 raise _Malformed
-
-    def zigzag(self) -> int:
-        n = self.varint()
-        return (n >> 1) ^ -(n & 1)
-
-    def field_header(self, last: int) -> tuple[int, int]:
-        b = self.byte()
-        kind = b & 0x0F
-        if kind == _STOP:
-            return last, _STOP
-        delta = b >> 4
-        return (last + delta if delta else self.zigzag()), kind
-
-    def list_header(self) -> tuple[int, int]:
-        b = self.byte()
-        size = b >> 4
-        if size == 15:
-            size = self.varint()
-        return size, b & 0x0F
-
-    def binary(self) -> bytes:
-        n = self.varint()
-        end = self.pos + n
-        if end > len(self.buf):
-            raise _Malformed
-        data = self.buf[self.pos : end]
-        self.pos = end
-        return data
-
-    def skip(self, kind: int) -> None:
-        if kind in (_TRUE, _FALSE):
-            return  # a struct field's boolean lives in its header
-        if kind in (_I16, _I32, _I64):
-            self.varint()
-        elif kind in _FIXED:
-            self.pos += _FIXED[kind]
-        elif kind == _BINARY:
-            n = (
-                self.varint()
-            )  # read before `self.pos` is: `pos += varint()` would add to the old one
-            self.pos += n
-        elif kind in (_LIST, _SET):
-            size, elem = self.list_header()
+        return pos
+    if kind == _MAP:
+        size, pos = _varint(buf, pos)
+        if size:
+            types = buf[pos]
+            pos += 1
             for _ in range(size):
-                self._skip_element(elem)
-        elif kind == _MAP:
-            size = self.varint()
-            if size:
-                types = self.byte()
-                for _ in range(size):
-                    self._skip_element(types >> 4)
-                    self._skip_element(types & 0x0F)
-        elif kind == _STRUCT:
-            field = 0
-            while True:
-                field, ftype = self.field_header(field)
-                if ftype == _STOP:
-                    return
-                self.skip(ftype)
-        else:
-            raise _Malformed
-        if self.pos > len(self.buf):
-            raise _Malformed
-
-    def _skip_element(self, kind: int) -> None:
-        if kind in (_TRUE, _FALSE):
-            self.pos += 1  # inside a list, a boolean is one byte of its own
-        else:
-            self.skip(kind)
+                for elem in (types >> 4, types & 0x0F):
+                    pos = pos + 1 if elem in (_TRUE, _FALSE) else _skip(buf, pos, elem)
+                if pos > len(buf):
+                    raise _Malformed
+        return pos
+    raise _Malformed

@@ -12,13 +12,13 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mlcd.data.facts import FileFacts, read_all
+from mlcd.data.footer import Footer, read_footer
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
 from mlcd.data.partitions import partition_types
 from mlcd.data.sources import SourceFile, check_consistent, scan, write_query, write_table
@@ -26,7 +26,8 @@ from mlcd.data.statcache import Known, StatCache
 from mlcd.errors import NotFoundError, SourceError
 from mlcd.identity import current_user
 from mlcd.names import Ref, validate_name
-from mlcd.store import hash_file
+from mlcd.store import Staged, hash_file
+from mlcd.store.staging import Check, staging
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,19 +185,23 @@ def _ingest(
     gone = ctx.store.missing(k.blob for k in known.values()) if known else set()
     known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
     todo = [f for f in files if f.abspath not in known]
-    # everything that can refuse the snapshot runs before a single blob is stored
-    read = read_all(todo, fmt, cache, workers)
-    fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
-    if todo:
-        if append:
+    progress.start(len(todo), _nbytes(todo))
+    # copying starts at once, but files become blobs only once nothing has refused the snapshot
+    paths = [f.abspath for f in todo]
+    footers: list[Footer | None] = [None] * len(todo)
+    with staging(ctx.store, paths, workers, _after_copy(todo, fmt, footers, progress)) as batch:
+        batch.wait()
+        read = read_all(todo, fmt, cache, workers, footers)
+        fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
+        if todo and append:
             _check_append_schemas(_check_append(ctx.db, name, fmt), read, fresh)
-        else:
+        elif todo:
             sids = [(known.get(f.abspath) or read[f.abspath]).schema_id for f in files]
             _check_schemas(files, sids, _peek_latest(ctx.db, name), fresh, cache)
-    progress.start(len(todo), sum(f.size for f in todo))
-    blobs = _store_files(ctx.store, todo, progress, workers)
+        puts = batch.commit()
     ingested = {
-        path: Known(blob, read[path].rows, read[path].schema_id) for path, blob in blobs.items()
+        path: Known(put.blob, read[path].rows, read[path].schema_id)
+        for path, put in zip(paths, puts, strict=True)
     }
     if indexed:
         _teach(cache, todo, ingested, read, fresh, fmt)
@@ -371,32 +376,25 @@ def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
 
 
-def _store_files(
-    store: ObjectStore, todo: list[SourceFile], progress: Progress, workers: int
-) -> dict[str, str]:
-    """Hash-while-copy each new file into the store, in parallel; blob ids by absolute path."""
-    if not todo:
-        return {}
+def _after_copy(
+    todo: list[SourceFile], fmt: str, footers: list[Footer | None], progress: Progress
+) -> Check:
+    """Refuse a file that changed while it was copied; decode its Parquet footer (pages still
+    in memory, and this thread's turn); report progress."""
 
-    def one(f: SourceFile) -> str:
-        put = store.put_file(f.abspath)
+    def check(index: int, staged: Staged) -> None:
+        f = todo[index]
         st = os.stat(f.abspath)
-        if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or put.size != f.size:
+        if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or staged.size != f.size:
             raise SourceError(
                 f"file {f.path} changed while it was being snapshotted",
                 hint="snapshot again once the writer has finished",
             )
-        progress.advance(put.size)
-        return put.blob
+        if fmt == "parquet":
+            footers[index] = read_footer(f.abspath)
+        progress.advance(staged.size)
 
-    pool = ThreadPoolExecutor(workers)
-    try:
-        results = list(pool.map(one, todo))
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown()
-    return {f.abspath: r for f, r in zip(todo, results, strict=True)}
+    return check
 
 
 def _teach(

@@ -95,6 +95,19 @@ class PutResult:
     new: bool
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A file copied into a store's temporary area and hashed, not yet visible as a blob."""
+
+    key: str  # the temporary location, private to the store
+    hexdigest: str
+    size: int
+
+    @property
+    def blob(self) -> str:
+        return blob_id(self.hexdigest)
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Content-addressed blobs. Writes are atomic; `get_*` verify content against the id."""
@@ -102,8 +115,21 @@ class ObjectStore(Protocol):
     url: str
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        """Store a file, hashing while copying (one read per byte)."""
+        """Store a file, hashing while copying (one read per byte): `commit(stage_file(path))`."""
         ...
+
+    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+        """Copy a file into the store's temporary area, hashing it; no blob appears yet.
+
+        Lets a caller copy while it still validates, then `commit` all or `discard` all.
+        """
+        ...
+
+    def commit(self, staged: Staged) -> PutResult:
+        """Make a staged file visible as its blob (atomically; deduplicated)."""
+        ...
+
+    def discard(self, staged: Staged) -> None: ...
 
     def put_bytes(self, data: bytes) -> PutResult: ...
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from blake3 import blake3
 
 from mlcd.errors import BackendError
 from mlcd.store.base import (
     PutResult,
+    Staged,
     blob_id,
     check_blob_id,
     copy_hashing,
@@ -25,6 +26,8 @@ from mlcd.store.base import (
 
 if TYPE_CHECKING:
     import pyarrow.fs
+
+T = TypeVar("T")
 
 
 class FsspecObjectStore:
@@ -49,11 +52,11 @@ class FsspecObjectStore:
         self.fs.mv(tmp, final)  # object stores: a server-side copy, never a partial object
         return PutResult(blob_id(hexdigest), size, new=True)
 
-    def _guarded(self, write: Any) -> PutResult:
+    def _guarded(self, write: Callable[[str], T]) -> T:
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
         try:
             self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
-            return cast(PutResult, write(tmp))
+            return write(tmp)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 self.fs.rm(tmp)
@@ -62,12 +65,25 @@ class FsspecObjectStore:
             raise
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        def write(tmp: str) -> PutResult:
+        return self.commit(self.stage_file(path))
+
+    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+        def write(tmp: str) -> Staged:
             with open(path, "rb", buffering=0) as src, self.fs.open(tmp, "wb") as out:
                 hexdigest, size = copy_hashing(src, out)
-            return self._commit(tmp, hexdigest, size)
+            return Staged(tmp, hexdigest, size)
 
         return self._guarded(write)
+
+    def commit(self, staged: Staged) -> PutResult:
+        try:
+            return self._commit(staged.key, staged.hexdigest, staged.size)
+        except OSError as exc:
+            raise BackendError(f"cannot write to the store at {self.url}: {exc}") from exc
+
+    def discard(self, staged: Staged) -> None:
+        with contextlib.suppress(Exception):
+            self.fs.rm(staged.key)
 
     def put_bytes(self, data: bytes) -> PutResult:
         def write(tmp: str) -> PutResult:

@@ -15,6 +15,7 @@ from blake3 import blake3
 from mlcd.errors import BackendError
 from mlcd.store.base import (
     PutResult,
+    Staged,
     blob_id,
     check_blob_id,
     copy_hashing,
@@ -56,15 +57,25 @@ class LocalObjectStore:
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
+        return self.commit(self.stage_file(path))
+
+    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         tmp = self._tmp_path()
         try:
             with open(path, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as out:
                 hexdigest, size = copy_hashing(src, out)
-            return self._commit(tmp, hexdigest, size)
+            return Staged(str(tmp), hexdigest, size)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
+
+    def commit(self, staged: Staged) -> PutResult:
+        return self._commit(Path(staged.key), staged.hexdigest, staged.size)
+
+    def discard(self, staged: Staged) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged.key)
 
     def put_bytes(self, data: bytes) -> PutResult:
         tmp = self._tmp_path()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from mlcd.store.base import PutResult, check_blob_id, hash_bytes, missing, verify
+from mlcd.store.base import (
+    PREFIX,
+    PutResult,
+    Staged,
+    check_blob_id,
+    hash_bytes,
+    missing,
+    verify,
+)
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -20,10 +29,23 @@ class MemoryObjectStore:
     def __init__(self) -> None:
         self.url = "memory"
         self.blobs: dict[str, bytes] = {}
+        self.staged: dict[str, bytes] = {}
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
+        return self.commit(self.stage_file(path))
+
+    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         with open(path, "rb") as f:
-            return self.put_bytes(f.read())
+            data = f.read()
+        key = uuid.uuid4().hex
+        self.staged[key] = data
+        return Staged(key, hash_bytes(data)[len(PREFIX) :], len(data))
+
+    def commit(self, staged: Staged) -> PutResult:
+        return self.put_bytes(self.staged.pop(staged.key))
+
+    def discard(self, staged: Staged) -> None:
+        self.staged.pop(staged.key, None)
 
     def put_bytes(self, data: bytes) -> PutResult:
         blob = hash_bytes(data)
