@@ -138,3 +138,27 @@ def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
     assert isinstance(open_store(".mlcd/objects", base=tmp_path), LocalObjectStore)
     assert isinstance(open_store(f"file://{tmp_path}/o"), LocalObjectStore)
     assert isinstance(open_store("memory://bucket/prefix"), FsspecObjectStore)
+
+
+def test_staged_files_are_blobs_only_once_committed(store: ObjectStore, tmp_path: Path) -> None:
+    files = []
+    for i, content in enumerate([b"one", b"two", b"one"]):
+        files.append(tmp_path / f"f{i}")
+        files[-1].write_bytes(content)
+    staged = [store.stage_file(f) for f in files]
+    assert [s.blob for s in staged] == [hash_file(f) for f in files]
+    assert list(store.iter_blobs()) == [] and not store.has(staged[0].blob)
+    puts = store.commit_all(staged)
+    assert [p.blob for p in puts] == [s.blob for s in staged]
+    assert [p.new for p in puts] == [True, True, False]  # the third is deduplicated
+    assert store.get_bytes(puts[1].blob) == b"two"
+    assert sorted(store.iter_blobs()) == sorted({s.blob for s in staged})
+
+
+def test_discarded_files_leave_nothing(store: ObjectStore, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"refused")
+    staged = store.stage_file(tmp_path / "f")
+    store.discard(staged)
+    store.discard(staged)  # twice is harmless
+    assert list(store.iter_blobs()) == []
+    assert store.put_file(tmp_path / "f").new  # and it can be stored later

@@ -71,6 +71,24 @@ def read_all(
     return {f.abspath: _facts(f, ft, learnt, read) for f, ft in zip(files, footers, strict=True)}
 
 
+def preload(files: list[SourceFile], fmt: str, cache: StatCache) -> None:
+    """Import pyarrow now if reading `files` will need it: the import then overlaps the copies.
+
+    Parquet files need it unless the first one's footprint is already known (the next ones
+    are most likely alike); CSV and JSON lines always do.
+    """
+    if not files:
+        return
+    if fmt == "parquet":
+        footer = read_footer(files[0].abspath)
+        if footer is not None and cache.footprints({footer.footprint}):
+            return
+    import importlib
+
+    importlib.import_module(f"pyarrow.{fmt}")
+    importlib.import_module("mlcd.data.schema")
+
+
 def _facts(
     f: SourceFile, ft: Footer | None, learnt: dict[str, str], read: dict[str, FileFacts]
 ) -> FileFacts:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlcd.data.facts import FileFacts, read_all
+from mlcd.data.facts import FileFacts, preload, read_all
 from mlcd.data.footer import Footer, read_footer
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
 from mlcd.data.partitions import partition_types
@@ -190,6 +190,7 @@ def _ingest(
     paths = [f.abspath for f in todo]
     footers: list[Footer | None] = [None] * len(todo)
     with staging(ctx.store, paths, workers, _after_copy(todo, fmt, footers, progress)) as batch:
+        preload(todo, fmt, cache)
         batch.wait()
         read = read_all(todo, fmt, cache, workers, footers)
         fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}

@@ -38,22 +38,28 @@ class LocalObjectStore:
         self.root = Path(root).absolute()
         self.url = str(self.root)
         self._tmp = self.root / "tmp"
+        self._tmp_made = False
 
     def path_of(self, blob: str) -> Path:
         return self.root / fanout(check_blob_id(blob))
 
     def _tmp_path(self) -> Path:
-        self._tmp.mkdir(parents=True, exist_ok=True)
+        if not self._tmp_made:  # once per store, not once per file
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            self._tmp_made = True
         return self._tmp / uuid.uuid4().hex
 
-    def _commit(self, tmp: Path, hexdigest: str, size: int) -> PutResult:
-        final = self.root / fanout(hexdigest)
-        if final.exists():  # deduplicated: the same content is already stored
-            tmp.unlink()
+    def _commit(self, tmp: str, hexdigest: str, size: int) -> PutResult:
+        """Move a finished, read-only temp file into place (plain `os` calls: one per blob)."""
+        final = os.path.join(self.url, fanout(hexdigest))
+        if os.path.exists(final):  # deduplicated: the same content is already stored
+            os.unlink(tmp)
             return PutResult(blob_id(hexdigest), size, new=False)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, _READ_ONLY)  # blobs are immutable; guard against editing them in place
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # the first blob of its folder
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
@@ -64,6 +70,7 @@ class LocalObjectStore:
         try:
             with open(path, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as out:
                 hexdigest, size = copy_hashing(src, out)
+                os.fchmod(out.fileno(), _READ_ONLY)  # blobs are immutable: no editing in place
             return Staged(str(tmp), hexdigest, size)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -71,7 +78,10 @@ class LocalObjectStore:
             raise
 
     def commit(self, staged: Staged) -> PutResult:
-        return self._commit(Path(staged.key), staged.hexdigest, staged.size)
+        return self._commit(staged.key, staged.hexdigest, staged.size)
+
+    def commit_all(self, staged: list[Staged]) -> list[PutResult]:
+        return [self.commit(s) for s in staged]  # renames in one folder: threads only contend
 
     def discard(self, staged: Staged) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -80,8 +90,10 @@ class LocalObjectStore:
     def put_bytes(self, data: bytes) -> PutResult:
         tmp = self._tmp_path()
         try:
-            tmp.write_bytes(data)
-            return self._commit(tmp, blake3(data).hexdigest(), len(data))
+            with open(tmp, "xb") as out:
+                out.write(data)
+                os.fchmod(out.fileno(), _READ_ONLY)
+            return self._commit(str(tmp), blake3(data).hexdigest(), len(data))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()

@@ -44,6 +44,9 @@ class MemoryObjectStore:
     def commit(self, staged: Staged) -> PutResult:
         return self.put_bytes(self.staged.pop(staged.key))
 
+    def commit_all(self, staged: list[Staged]) -> list[PutResult]:
+        return [self.commit(s) for s in staged]
+
     def discard(self, staged: Staged) -> None:
         self.staged.pop(staged.key, None)
 

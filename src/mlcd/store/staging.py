@@ -48,7 +48,7 @@ class StagingBatch:
     def commit(self) -> list[PutResult]:
         """Wait for every copy, then publish them all as blobs."""
         staged = self.wait()
-        results = list(self._pool.map(self._store.commit, staged))
+        results = self._store.commit_all(staged)
         self._committed = True  # else the block's exit discards what is left (a no-op if moved)
         return results
 
