@@ -55,7 +55,7 @@ def demo(
         "mlcd-demo"
     ),
 ) -> None:
-    """Run a guided tour on bundled example data: snapshot, append, diff, read back."""
+    """A guided tour in a new workspace: data, checks, a pipeline, the registry (~10 s)."""
     from mlcd.demo import run_demo
 
     run_demo(path, quiet=options.quiet)
@@ -89,6 +89,7 @@ _COMMANDS: dict[str, Callable[[typer.Typer], Any]] = {
     "hooks": lambda a: a.add_typer(_cli("events").hooks, name="hooks"),
     "models": lambda a: a.add_typer(_cli("models").app, name="models"),
     "check": lambda a: a.add_typer(_cli("check").app, name="check"),
+    "fsck": lambda a: a.command("fsck")(_cli("store").fsck),
 }
 
 

@@ -1,0 +1,183 @@
+"""Keeping the store and the metadata DB in agreement: `fsck` and `gc`.
+
+Every blob the DB refers to is *reachable*: dataset files, step outputs (a folder output is a
+tree blob listing its files), step logs, cached step outputs, model artifacts (trees too), their
+examples and ONNX twins, and data profiles. `fsck` checks that each reachable blob is stored and
+intact. `gc` deletes stored blobs nothing reaches, once they are older than a grace period: a
+snapshot or a run stores its blobs before it commits the rows that refer to them, so a young
+unreferenced blob may belong to work still in flight.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from blake3 import blake3
+
+from mlcd.errors import IntegrityError, NotFoundError
+from mlcd.store.base import CHUNK, blob_id
+
+if TYPE_CHECKING:
+    from mlcd.meta.db import SqlConnection
+    from mlcd.store import ObjectStore
+    from mlcd.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reachable blob that is missing or damaged, and the first thing that refers to it."""
+
+    blob: str
+    kind: str  # "missing" or "corrupt"
+    used_by: str
+    detail: str = ""
+
+    def summary(self) -> dict[str, str]:
+        return {
+            "blob": self.blob,
+            "problem": self.kind,
+            "used_by": self.used_by,
+            **({"detail": self.detail} if self.detail else {}),
+        }
+
+
+@dataclass
+class FsckReport:
+    reachable: int = 0
+    stored: int = 0
+    verified: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    unreferenced: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "reachable": self.reachable,
+            "stored": self.stored,
+            "verified": self.verified,
+            "unreferenced": self.unreferenced,
+            "problems": [p.summary() for p in self.problems],
+        }
+
+
+# -- what the DB refers to --------------------------------------------------------------------
+
+
+def references(ws: Workspace) -> tuple[dict[str, str], list[Problem]]:
+    """Every reachable blob -> a description of its first referrer, and the tree blobs that
+    could not be read (their files cannot be listed)."""
+    refs: dict[str, str] = {}
+    trees: dict[str, str] = {}
+    with ws.db.sql() as conn:
+        _dataset_files(conn, refs)
+        _runs(conn, refs, trees)
+        _models(conn, refs, trees)
+        for row in conn.execute("SELECT content_id, blob FROM profiles"):
+            refs.setdefault(row["blob"], f"profile of {row['content_id']}")
+    problems = []
+    for tree, owner in trees.items():
+        refs.setdefault(tree, owner)
+        try:
+            listing = json.loads(ws.store.get_bytes(tree))["files"]
+        except (NotFoundError, IntegrityError, ValueError, KeyError) as exc:
+            kind = "missing" if isinstance(exc, NotFoundError) else "corrupt"
+            problems.append(Problem(tree, kind, owner, "a folder listing: its files are unknown"))
+            continue
+        for rel, blob, _size in listing:
+            refs.setdefault(blob, f"{owner}: {rel}")
+    return refs, problems
+
+
+def _dataset_files(conn: SqlConnection, refs: dict[str, str]) -> None:
+    rows = conn.execute(
+        "SELECT d.name, v.number, f.path, f.blob FROM dataset_files f"
+        " JOIN dataset_versions v ON v.id = f.version_id JOIN datasets d ON d.id = v.dataset_id"
+        " ORDER BY d.name, v.number"
+    )
+    for row in rows:
+        refs.setdefault(row["blob"], f"{row['name']}@{row['number']}: {row['path']}")
+
+
+def _outputs(raw: str, owner: str, refs: dict[str, str], trees: dict[str, str]) -> None:
+    for name, out in json.loads(raw).items():
+        target = trees if out.get("kind") == "dir" else refs
+        target.setdefault(out["blob"], f"{owner} output {name} ({out.get('path', '')})")
+
+
+def _runs(conn: SqlConnection, refs: dict[str, str], trees: dict[str, str]) -> None:
+    for row in conn.execute("SELECT run_id, step, outputs, stdout, stderr FROM run_steps"):
+        owner = f"run {row['run_id']} step {row['step']}"
+        _outputs(row["outputs"], owner, refs, trees)
+        for stream in ("stdout", "stderr"):
+            if row[stream]:
+                refs.setdefault(row[stream], f"{owner} {stream}")
+    for row in conn.execute("SELECT key, step, outputs FROM step_cache"):
+        _outputs(row["outputs"], f"cache of step {row['step']} ({row['key'][:15]})", refs, trees)
+
+
+def _models(conn: SqlConnection, refs: dict[str, str], trees: dict[str, str]) -> None:
+    rows = conn.execute(
+        "SELECT m.name, v.number, v.artifact, v.example, v.onnx FROM model_versions v"
+        " JOIN models m ON m.id = v.model_id ORDER BY m.name, v.number"
+    )
+    for row in rows:
+        owner = f"{row['name']}@{row['number']}"
+        trees.setdefault(row["artifact"], f"{owner} artifact")
+        for col in ("example", "onnx"):
+            if row[col]:
+                refs.setdefault(row[col], f"{owner} {col}")
+
+
+# -- fsck ----------------------------------------------------------------------------------------
+
+
+def fsck(
+    ws: Workspace,
+    verify: bool = True,
+    workers: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> FsckReport:
+    """Check every reachable blob is stored and (with `verify`) hashes to its id."""
+    refs, problems = references(ws)
+    store = ws.store
+    stored = set(store.iter_blobs())
+    report = FsckReport(reachable=len(refs), stored=len(stored), problems=problems)
+    report.unreferenced = len(stored - refs.keys())
+    listed = {p.blob for p in problems}
+    for blob in sorted(refs.keys() - stored - listed):
+        report.problems.append(Problem(blob, "missing", refs[blob]))
+    if verify:
+        todo = sorted((refs.keys() & stored) - listed)
+
+        def check(blob: str) -> str | None:
+            actual = _hash_stored(store, blob)
+            if progress is not None:
+                progress(1)
+            return actual
+
+        with ThreadPoolExecutor(workers) as pool:
+            for blob, actual in zip(todo, pool.map(check, todo), strict=True):
+                report.verified += 1
+                if actual != blob:
+                    detail = f"content hashes to {actual}" if actual else "unreadable"
+                    report.problems.append(Problem(blob, "corrupt", refs[blob], detail))
+    return report
+
+
+def _hash_stored(store: ObjectStore, blob: str) -> str | None:
+    hasher = blake3()
+    try:
+        with store.open(blob) as f:
+            while chunk := f.read(CHUNK):
+                hasher.update(chunk)
+    except (OSError, NotFoundError):
+        return None
+    return blob_id(hasher.hexdigest())

@@ -1,0 +1,114 @@
+"""`mlcd fsck`: every blob the metadata DB refers to is found and re-hashed; each missing or
+damaged one is named with what uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sklearn.linear_model import LinearRegression
+
+from mlcd.maintenance import fsck, references
+from mlcd.store import LocalObjectStore
+from mlcd.workspace import Workspace
+from tests.conftest import Cli
+from tests.pipeline.conftest import write_config, write_params
+
+STEP = {
+    "make": {
+        "run": "mkdir -p out && echo one > out/a.txt && echo two > out/b.txt && echo hi",
+        "outputs": {"out": "out/"},
+    }
+}
+
+
+@pytest.fixture
+def full(ws: Workspace, sales: Path) -> Iterator[Workspace]:
+    """A dataset, a run with a folder output, a registered model and a profile."""
+    ws.snapshot("sales", sales)
+    write_params(ws.root, {})
+    write_config(ws.root, STEP)
+    with Workspace(ws.root) as fresh:
+        assert fresh.run().status == "succeeded"
+        frame = fresh.load("sales@1").to_pandas()
+        model = LinearRegression().fit(frame[["items"]], frame["amount"])
+        fresh.register_model("amounts", model, example=frame[["items"]].head(5))
+        fresh.profile("sales@1")
+        yield fresh
+
+
+def damage(ws: Workspace, blob: str) -> None:
+    store = ws.store
+    assert isinstance(store, LocalObjectStore)
+    path = store.path_of(blob)
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot")
+
+
+def delete(ws: Workspace, blob: str) -> None:
+    store = ws.store
+    assert isinstance(store, LocalObjectStore)
+    os.unlink(store.path_of(blob))
+
+
+def blob_of(ws: Workspace, needle: str) -> str:
+    refs, _ = references(ws)
+    return next(b for b, used_by in refs.items() if needle in used_by)
+
+
+def test_a_healthy_workspace_is_ok(full: Workspace) -> None:
+    refs, problems = references(full)
+    assert problems == []
+    users = list(refs.values())
+    assert sum("sales@1: date=" in u for u in users) == 3
+    assert any("step make output out (out): a.txt" in u for u in users)
+    assert any(u.endswith("step make stdout") for u in users)
+    assert any(u == "amounts@1 artifact" for u in users)
+    assert any(u.startswith("amounts@1 artifact: ") for u in users)
+    assert any(u == "amounts@1 example" for u in users)
+    assert any(u.startswith("profile of ") for u in users)
+    report = fsck(full)
+    assert report.ok and report.verified == report.reachable == len(refs)
+    assert report.stored == report.reachable and report.unreferenced == 0
+
+
+def test_damaged_and_missing_blobs_are_named_with_their_users(full: Workspace) -> None:
+    dataset_blob = blob_of(full, "sales@1: date=2024-01-02")
+    output_blob = blob_of(full, "out (out): b.txt")
+    damage(full, dataset_blob)
+    delete(full, output_blob)
+    full.store.put_bytes(b"nobody refers to this")
+    report = fsck(full)
+    found = {p.blob: p for p in report.problems}
+    assert set(found) == {dataset_blob, output_blob}
+    assert found[dataset_blob].kind == "corrupt" and "hashes to" in found[dataset_blob].detail
+    assert found[dataset_blob].used_by == "sales@1: date=2024-01-02/part-0.parquet"
+    assert found[output_blob].kind == "missing" and found[output_blob].used_by.endswith("b.txt")
+    assert report.unreferenced == 1
+    quick = fsck(full, verify=False)
+    assert [p.blob for p in quick.problems] == [output_blob] and quick.verified == 0
+
+
+def test_a_missing_folder_listing_is_reported_once(full: Workspace) -> None:
+    tree = blob_of(full, "amounts@1 artifact")
+    refs, _ = references(full)
+    delete(full, tree)
+    report = fsck(full)
+    (problem,) = report.problems
+    assert problem.blob == tree and problem.kind == "missing" and "folder listing" in problem.detail
+    assert report.reachable < len(refs)  # the artifact's files can no longer be listed
+
+
+def test_cli_fsck_exit_code_and_json(full: Workspace, cli: Cli) -> None:
+    ok = cli("fsck")
+    assert ok.code == 0 and "ok:" in ok.out
+    damage(full, blob_of(full, "sales@1: date=2024-01-01"))
+    bad = cli("fsck")
+    assert bad.code == 1 and "corrupt" in bad.out and "sales@1: date=2024-01-01" in bad.out
+    data = cli("fsck", "--json")
+    assert data.code == 1
+    summary = json.loads(data.out)
+    assert summary["ok"] is False and summary["problems"][0]["problem"] == "corrupt"
