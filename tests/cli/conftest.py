@@ -12,10 +12,12 @@ from tests.conftest import Cli as Cli
 from tests.conftest import Result as Result
 
 
-def mlcd(*args: str | Path, cwd: Path, timeout: float = 120) -> Result:
-    """`mlcd ARGS` as a real process (`python -m mlcd`) in `cwd`."""
+def mlcd(
+    *args: str | Path, cwd: Path, timeout: float = 120, prefix: tuple[str, ...] = ()
+) -> Result:
+    """`mlcd ARGS` as a real process (`python -m mlcd`) in `cwd`, run through `prefix`."""
     proc = subprocess.run(
-        [sys.executable, "-m", "mlcd", *map(str, args)],
+        [*prefix, sys.executable, "-m", "mlcd", *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
