@@ -14,19 +14,43 @@ from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
 from mlcd.store import LocalObjectStore, ObjectStore, hash_bytes, hash_file, open_store
 from mlcd.store.fsspec import FsspecObjectStore
 from mlcd.store.memory import MemoryObjectStore
+from tests.servers import Server
 
-Factory = Callable[[Path], ObjectStore]
+Factory = Callable[[pytest.FixtureRequest, Path], ObjectStore]
+
+
+def remote(scheme: str, server_fixture: str) -> Factory:
+    """A store in a fresh bucket (container) of a real server started once per session."""
+
+    def make(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
+        server: Server = request.getfixturevalue(server_fixture)
+        bucket = f"mlcd-{uuid.uuid4().hex[:16]}"
+        store = FsspecObjectStore(f"{scheme}://{bucket}/objects", **server.storage_options)
+        store.fs.mkdir(bucket)
+        return store
+
+    return make
+
+
 BACKENDS: dict[str, Factory] = {
-    "local": lambda tmp: LocalObjectStore(tmp / "objects"),
-    "memory": lambda tmp: MemoryObjectStore(),
-    "fsspec-file": lambda tmp: FsspecObjectStore(f"file://{tmp}/objects"),
-    "fsspec-memory": lambda tmp: FsspecObjectStore(f"memory://mlcd-{uuid.uuid4().hex}"),
+    "local": lambda request, tmp: LocalObjectStore(tmp / "objects"),
+    "memory": lambda request, tmp: MemoryObjectStore(),
+    "fsspec-file": lambda request, tmp: FsspecObjectStore(f"file://{tmp}/objects"),
+    "fsspec-memory": lambda request, tmp: FsspecObjectStore(f"memory://mlcd-{uuid.uuid4().hex}"),
+    "s3": remote("s3", "s3_server"),  # moto's S3 server
+    "azure": remote("az", "azurite_server"),  # Azurite's Blob service
 }
+SERVED = {"s3", "azure"}  # they start a server: `slow`, as the project defines it
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.slow] if name in SERVED else [])
+        for name in sorted(BACKENDS)
+    ]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 def test_put_file_returns_the_blake3_address(store: ObjectStore, tmp_path: Path) -> None:
@@ -90,6 +114,28 @@ def _damage(store: ObjectStore, blob: str) -> None:
         store.fs.pipe_file(store._key(blob[3:]), b"bit rot")
 
 
+def _delete_elsewhere(store: ObjectStore, blob: str) -> None:
+    """Delete a blob as another process would: behind the back of `store`'s caches."""
+    if isinstance(store, MemoryObjectStore):
+        del store.blobs[blob]
+    elif isinstance(store, LocalObjectStore):
+        store.path_of(blob).unlink()
+    else:
+        assert isinstance(store, FsspecObjectStore)
+        other = type(store.fs)(skip_instance_cache=True, **store.fs.storage_options)
+        other.rm_file(store._key(blob[3:]))
+
+
+def _temp_files(store: ObjectStore) -> list[str]:
+    if isinstance(store, MemoryObjectStore):
+        return list(store.staged)
+    if isinstance(store, LocalObjectStore):
+        tmp = store.root / "tmp"
+        return [p.name for p in tmp.iterdir()] if tmp.exists() else []
+    assert isinstance(store, FsspecObjectStore)
+    return list(store.fs.find(f"{store.root}/tmp"))
+
+
 def test_corrupt_blob_is_reported_by_name(store: ObjectStore, tmp_path: Path) -> None:
     put = store.put_bytes(b"precious")
     _damage(store, put.blob)
@@ -126,12 +172,40 @@ def test_local_store_leaves_no_temp_files_and_blobs_are_read_only(tmp_path: Path
     assert oct(path.stat().st_mode & 0o777) == oct(0o444)
 
 
-def test_failed_put_leaves_nothing(tmp_path: Path) -> None:
-    store = LocalObjectStore(tmp_path / "objects")
-    with pytest.raises(FileNotFoundError):
+def test_failed_put_leaves_nothing(store: ObjectStore, tmp_path: Path) -> None:
+    store.put_bytes(b"first")  # the temporary area exists
+    with pytest.raises(FileNotFoundError):  # the caller's mistake, not the store's failure
         store.put_file(tmp_path / "does-not-exist")
-    assert list(store.iter_blobs()) == []
-    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+    assert list(store.iter_blobs()) == [hash_bytes(b"first")]
+    assert _temp_files(store) == []
+
+
+def test_a_blob_deleted_elsewhere_is_missing(store: ObjectStore) -> None:
+    kept, gone = store.put_bytes(b"kept").blob, store.put_bytes(b"gone").blob
+    assert sorted(store.iter_blobs()) == sorted([kept, gone])  # the store has listed them
+    _delete_elsewhere(store, gone)
+    assert store.has(kept) and not store.has(gone)
+    assert store.missing([kept, gone]) == {gone}
+    with pytest.raises(NotFoundError):
+        store.get_bytes(gone)
+    assert store.put_bytes(b"gone").new, "stored again, not deduplicated against a ghost"
+    assert store.get_bytes(gone) == b"gone"
+
+
+def test_stray_files_are_not_blobs(store: ObjectStore) -> None:
+    if isinstance(store, MemoryObjectStore):
+        pytest.skip("a dict holds nothing but blobs")
+    put = store.put_bytes(b"blob")
+    hexdigest = put.blob[3:]
+    for stray in ["b3/notes.txt", f"b3/{hexdigest[:2]}/.DS_Store", f"b3/{hexdigest[:2]}/x/y"]:
+        if isinstance(store, LocalObjectStore):
+            (store.root / stray).parent.mkdir(parents=True, exist_ok=True)
+            (store.root / stray).write_bytes(b"not a blob")
+        else:
+            assert isinstance(store, FsspecObjectStore)
+            store.fs.makedirs(f"{store.root}/{stray}".rsplit("/", 1)[0], exist_ok=True)
+            store.fs.pipe_file(f"{store.root}/{stray}", b"not a blob")
+    assert list(store.iter_blobs()) == [put.blob]
 
 
 def test_open_store_picks_the_backend_by_url(tmp_path: Path) -> None:
@@ -153,6 +227,7 @@ def test_staged_files_are_blobs_only_once_committed(store: ObjectStore, tmp_path
     assert [p.new for p in puts] == [True, True, False]  # the third is deduplicated
     assert store.get_bytes(puts[1].blob) == b"two"
     assert sorted(store.iter_blobs()) == sorted({s.blob for s in staged})
+    assert _temp_files(store) == []
 
 
 def test_discarded_files_leave_nothing(store: ObjectStore, tmp_path: Path) -> None:
@@ -160,5 +235,5 @@ def test_discarded_files_leave_nothing(store: ObjectStore, tmp_path: Path) -> No
     staged = store.stage_file(tmp_path / "f")
     store.discard(staged)
     store.discard(staged)  # twice is harmless
-    assert list(store.iter_blobs()) == []
+    assert list(store.iter_blobs()) == [] and _temp_files(store) == []
     assert store.put_file(tmp_path / "f").new  # and it can be stored later

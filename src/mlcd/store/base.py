@@ -65,6 +65,16 @@ def fanout(hexdigest: str) -> str:
     return f"b3/{hexdigest[:2]}/{hexdigest[2:]}"
 
 
+def blob_at(folder: str, name: str) -> str | None:
+    """The blob stored as `b3/<folder>/<name>`; None for anything else found there.
+
+    Stores are folders and buckets that people and tools also write to (`.DS_Store`, a
+    console's folder markers): listing them must not turn such files into blob ids.
+    """
+    blob = blob_id(folder + name)
+    return blob if len(folder) == 2 and _BLOB_ID.fullmatch(blob) else None
+
+
 def verify(blob: str, data: bytes) -> bytes:
     actual = hash_bytes(data)
     if actual != blob:

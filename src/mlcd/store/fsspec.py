@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from mlcd.errors import BackendError
 from mlcd.store.base import (
     PutResult,
     Staged,
+    blob_at,
     blob_id,
     check_blob_id,
     copy_hashing,
@@ -29,57 +31,120 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# The base classes of what the drivers raise besides OSError, found only if the driver is loaded.
+_DRIVER_ERRORS = {
+    "botocore.exceptions": ("BotoCoreError", "ClientError"),  # s3fs (e.g. no connection)
+    "azure.core.exceptions": ("AzureError",),  # adlfs
+}
+
+
+# Where the endpoint and credentials of a URL scheme's driver come from, for error hints.
+_SETTINGS = {
+    "s3": "AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID / AWS_PROFILE",
+    "az": "AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT_NAME and _KEY)",
+    "abfs": "AZURE_STORAGE_CONNECTION_STRING (or AZURE_STORAGE_ACCOUNT_NAME and _KEY)",
+}
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [OSError]
+    for module, names in _DRIVER_ERRORS.items():
+        if module in sys.modules:
+            errors += [getattr(sys.modules[module], name) for name in names]
+    return tuple(errors)
+
 
 class FsspecObjectStore:
-    """Blobs under `<url>/b3/ab/cdef...`, uploaded to `<url>/tmp/` while hashed, then moved."""
+    """Blobs under `<url>/b3/ab/cdef...`, uploaded to `<url>/tmp/` while hashed, then moved.
+
+    Credentials and endpoints come from `storage_options` or, as `mlcd.yaml` gives only a URL,
+    from the driver's own environment variables (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, ...;
+    `AZURE_STORAGE_CONNECTION_STRING`, ...) and config files.
+    """
 
     def __init__(self, url: str, **storage_options: Any) -> None:
         import fsspec
+        from fsspec.implementations.local import LocalFileSystem
 
+        # s3fs and adlfs cache listings in the filesystem object, which fsspec shares within
+        # the process: a blob deleted by another client would still "exist", and a put of its
+        # content would be deduplicated against nothing. Every question goes to the server.
+        storage_options.setdefault("use_listings_cache", False)
         self.url = url
-        self.fs, self.root = fsspec.core.url_to_fs(url, **storage_options)
-        self.root = self.root.rstrip("/")
+        self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
+        self.root = root.rstrip("/")
+        # A local file system has folders to make and renames atomically; anything else is
+        # treated as an object store: flat keys, server-side copies, no bucket ever created
+        # (a typo in the URL must not start a new store).
+        self._folders = isinstance(self.fs, LocalFileSystem)
+        self._tmp_made = not self._folders
 
     def _key(self, hexdigest: str) -> str:
         return f"{self.root}/{fanout(hexdigest)}"
 
+    @contextlib.contextmanager
+    def _failures(self, doing: str) -> Iterator[None]:
+        """The driver's errors (network, permissions, a missing bucket) as a BackendError."""
+        try:
+            yield
+        except Exception as exc:
+            if not isinstance(exc, _driver_errors()):
+                raise
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]  # Azure's: 6 lines
+            settings = _SETTINGS.get(self.url.partition("://")[0], "the driver's settings")
+            raise BackendError(
+                f"cannot {doing} the store at {self.url}: {reason}",
+                hint=f"check the store URL in mlcd.yaml, the bucket, and {settings}",
+            ) from exc
+
+    def _move(self, tmp: str, final: str) -> None:
+        if self._folders:  # one atomic rename
+            self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.mv(tmp, final)
+        else:
+            # a server-side copy: never a partial object. File-level calls, as `mv` would
+            # first list both keys as folders (three more round trips)
+            self.fs.cp_file(tmp, final)
+            self.fs.rm_file(tmp)
+
     def _commit(self, tmp: str, hexdigest: str, size: int) -> PutResult:
         final = self._key(hexdigest)
         if self.fs.exists(final):
-            self.fs.rm(tmp)
+            self.fs.rm_file(tmp)
             return PutResult(blob_id(hexdigest), size, new=False)
-        self.fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)  # a no-op on object stores
-        self.fs.mv(tmp, final)  # object stores: a server-side copy, never a partial object
+        self._move(tmp, final)
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def _guarded(self, write: Callable[[str], T]) -> T:
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"
         try:
-            self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
-            return write(tmp)
-        except BaseException as exc:
+            with self._failures("write to"):
+                if not self._tmp_made:  # once per store
+                    self.fs.makedirs(f"{self.root}/tmp", exist_ok=True)
+                    self._tmp_made = True
+                return write(tmp)
+        except BaseException:
             with contextlib.suppress(Exception):
-                self.fs.rm(tmp)
-            if isinstance(exc, OSError):
-                raise BackendError(f"cannot write to the store at {self.url}: {exc}") from exc
+                self.fs.rm_file(tmp)
             raise
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         return self.commit(self.stage_file(path))
 
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
-        def write(tmp: str) -> Staged:
-            with open(path, "rb", buffering=0) as src, self.fs.open(tmp, "wb") as out:
-                hexdigest, size = copy_hashing(src, out)
-            return Staged(tmp, hexdigest, size)
+        # opened first: a missing source is the caller's FileNotFoundError, as in every store
+        with open(path, "rb", buffering=0) as src:
 
-        return self._guarded(write)
+            def write(tmp: str) -> Staged:
+                with self.fs.open(tmp, "wb") as out:
+                    hexdigest, size = copy_hashing(src, out)
+                return Staged(tmp, hexdigest, size)
+
+            return self._guarded(write)
 
     def commit(self, staged: Staged) -> PutResult:
-        try:
+        with self._failures("write to"):
             return self._commit(staged.key, staged.hexdigest, staged.size)
-        except OSError as exc:
-            raise BackendError(f"cannot write to the store at {self.url}: {exc}") from exc
 
     def commit_all(self, staged: list[Staged]) -> list[PutResult]:
         if len(staged) < 2:
@@ -95,7 +160,7 @@ class FsspecObjectStore:
 
     def discard(self, staged: Staged) -> None:
         with contextlib.suppress(Exception):
-            self.fs.rm(staged.key)
+            self.fs.rm_file(staged.key)
 
     def put_bytes(self, data: bytes) -> PutResult:
         def write(tmp: str) -> PutResult:
@@ -105,7 +170,9 @@ class FsspecObjectStore:
         return self._guarded(write)
 
     def has(self, blob: str) -> bool:
-        return bool(self.fs.exists(self._key(check_blob_id(blob))))
+        key = self._key(check_blob_id(blob))
+        with self._failures("read from"):
+            return bool(self.fs.exists(key))
 
     def missing(self, blobs: Iterable[str]) -> set[str]:
         from concurrent.futures import ThreadPoolExecutor
@@ -116,10 +183,12 @@ class FsspecObjectStore:
         return {b for b, ok in zip(wanted, present, strict=True) if not ok}
 
     def get_bytes(self, blob: str) -> bytes:
-        try:
-            data = self.fs.cat_file(self._key(check_blob_id(blob)))
-        except FileNotFoundError:
-            raise missing(blob, self.url) from None
+        key = self._key(check_blob_id(blob))
+        with self._failures("read from"):
+            try:
+                data = self.fs.cat_file(key)
+            except FileNotFoundError:
+                raise missing(blob, self.url) from None
         return verify(blob, bytes(data))
 
     def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
@@ -127,7 +196,7 @@ class FsspecObjectStore:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         try:
-            with self.open(blob) as src, open(tmp, "wb") as out:
+            with self.open(blob) as src, open(tmp, "wb") as out, self._failures("read from"):
                 hexdigest, _ = copy_hashing(src, out)
             if blob_id(hexdigest) != blob:
                 raise corrupt(blob, blob_id(hexdigest))
@@ -138,18 +207,24 @@ class FsspecObjectStore:
 
     def open(self, blob: str) -> BinaryIO:
         key = self._key(check_blob_id(blob))
-        try:
-            return cast(BinaryIO, self.fs.open(key, "rb"))
-        except FileNotFoundError:
-            raise missing(blob, self.url) from None
+        with self._failures("read from"):
+            try:
+                return cast(BinaryIO, self.fs.open(key, "rb"))
+            except FileNotFoundError:
+                raise missing(blob, self.url) from None
 
     def iter_blobs(self) -> Iterator[str]:
-        base = f"{self.root}/b3"
-        if not self.fs.exists(base):
-            return
-        for path in sorted(self.fs.find(base)):
-            parts = path.rstrip("/").split("/")
-            yield blob_id(parts[-2] + parts[-1])
+        base = f"{self.root}/b3/"
+        with self._failures("list"):
+            try:
+                paths = sorted(self.fs.find(base))
+            except FileNotFoundError:  # no blob yet
+                return
+        for path in paths:
+            folder, _, name = path.removeprefix(base).partition("/")
+            blob = blob_at(folder, name)
+            if blob is not None:
+                yield blob
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         import pyarrow.fs

@@ -16,6 +16,7 @@ from mlcd.errors import BackendError
 from mlcd.store.base import (
     PutResult,
     Staged,
+    blob_at,
     blob_id,
     check_blob_id,
     copy_hashing,
@@ -141,8 +142,12 @@ class LocalObjectStore:
         if not base.is_dir():
             return
         for sub in sorted(base.iterdir()):
+            if not sub.is_dir():
+                continue
             for entry in sorted(sub.iterdir()):
-                yield blob_id(sub.name + entry.name)
+                blob = blob_at(sub.name, entry.name)
+                if blob is not None:
+                    yield blob
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         import pyarrow.fs
