@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -237,3 +238,26 @@ def test_discarded_files_leave_nothing(store: ObjectStore, tmp_path: Path) -> No
     store.discard(staged)  # twice is harmless
     assert list(store.iter_blobs()) == [] and _temp_files(store) == []
     assert store.put_file(tmp_path / "f").new  # and it can be stored later
+
+
+def test_stat_and_delete(store: ObjectStore, tmp_path: Path) -> None:
+    started = time.time()
+    put = store.put_bytes(b"12345")
+    stat = store.stat(put.blob)
+    assert stat.size == 5 and started - 5 <= stat.modified <= time.time() + 5
+    store.delete(put.blob)
+    assert not store.has(put.blob) and list(store.iter_blobs()) == []
+    store.delete(put.blob)  # already gone: no error
+    with pytest.raises(NotFoundError, match=put.blob):
+        store.stat(put.blob)
+    assert store.put_bytes(b"12345").new  # and it can be stored again
+
+
+def test_clean_temp_removes_only_old_leftovers(store: ObjectStore, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"left behind by a crashed writer")
+    staged = store.stage_file(tmp_path / "f")
+    assert store.clean_temp(before=time.time() - 3600) == 0  # young: maybe still in use
+    assert store.clean_temp(before=time.time() + 60) == 1
+    assert store.clean_temp(before=time.time() + 60) == 0
+    store.discard(staged)  # its owner giving up later is no error
+    assert list(store.iter_blobs()) == []

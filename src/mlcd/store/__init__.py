@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlcd.store.base import ObjectStore, PutResult, Staged, check_blob_id, hash_bytes, hash_file
+from mlcd.store.base import (
+    BlobStat,
+    ObjectStore,
+    PutResult,
+    Staged,
+    check_blob_id,
+    hash_bytes,
+    hash_file,
+)
 from mlcd.store.local import LocalObjectStore
 
 __all__ = [
+    "BlobStat",
     "LocalObjectStore",
     "ObjectStore",
     "PutResult",

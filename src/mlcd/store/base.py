@@ -118,6 +118,12 @@ class Staged:
         return blob_id(self.hexdigest)
 
 
+@dataclass(frozen=True)
+class BlobStat:
+    size: int
+    modified: float  # POSIX seconds: when the blob was written
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """Content-addressed blobs. Writes are atomic; `get_*` verify content against the id."""
@@ -166,6 +172,18 @@ class ObjectStore(Protocol):
         ...
 
     def iter_blobs(self) -> Iterator[str]: ...
+
+    def stat(self, blob: str) -> BlobStat:
+        """Size and write time of a stored blob (NotFoundError when it is not stored)."""
+        ...
+
+    def delete(self, blob: str) -> None:
+        """Remove a blob (for `mlcd gc`); a blob that is not stored is no error."""
+        ...
+
+    def clean_temp(self, before: float) -> int:
+        """Remove staging leftovers (of crashed writers) written before `before`; how many."""
+        ...
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         """A pyarrow filesystem and path to read a blob in place (Parquet, CSV, JSON)."""

@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
@@ -14,6 +15,7 @@ from blake3 import blake3
 
 from mlcd.errors import BackendError
 from mlcd.store.base import (
+    BlobStat,
     PutResult,
     Staged,
     blob_at,
@@ -225,6 +227,39 @@ class FsspecObjectStore:
             blob = blob_at(folder, name)
             if blob is not None:
                 yield blob
+
+    def stat(self, blob: str) -> BlobStat:
+        key = self._key(check_blob_id(blob))
+        with self._failures("read from"):
+            try:
+                return BlobStat(int(self.fs.info(key)["size"]), self._modified(key))
+            except FileNotFoundError:
+                raise missing(blob, self.url) from None
+
+    def _modified(self, key: str) -> float:
+        moment = self.fs.modified(key)
+        if moment.tzinfo is None:  # drivers that give naive times give UTC
+            moment = moment.replace(tzinfo=UTC)
+        return float(moment.timestamp())
+
+    def delete(self, blob: str) -> None:
+        key = self._key(check_blob_id(blob))
+        with self._failures("delete from"), contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(key)
+
+    def clean_temp(self, before: float) -> int:
+        removed = 0
+        with self._failures("clean"):
+            try:
+                keys = self.fs.find(f"{self.root}/tmp/")
+            except FileNotFoundError:
+                return 0
+            for key in keys:
+                with contextlib.suppress(FileNotFoundError):  # a writer may finish meanwhile
+                    if self._modified(key) < before:
+                        self.fs.rm_file(key)
+                        removed += 1
+        return removed
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         import pyarrow.fs

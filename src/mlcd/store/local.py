@@ -14,6 +14,7 @@ from blake3 import blake3
 
 from mlcd.errors import BackendError
 from mlcd.store.base import (
+    BlobStat,
     PutResult,
     Staged,
     blob_at,
@@ -148,6 +149,26 @@ class LocalObjectStore:
                 blob = blob_at(sub.name, entry.name)
                 if blob is not None:
                     yield blob
+
+    def stat(self, blob: str) -> BlobStat:
+        try:
+            st = self.path_of(blob).stat()
+        except FileNotFoundError:
+            raise missing(blob, self.url) from None
+        return BlobStat(st.st_size, st.st_mtime)
+
+    def delete(self, blob: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path_of(blob).unlink()
+
+    def clean_temp(self, before: float) -> int:
+        removed = 0
+        for entry in os.scandir(self._tmp) if self._tmp.is_dir() else ():
+            with contextlib.suppress(FileNotFoundError):  # a writer may finish meanwhile
+                if entry.is_file() and entry.stat().st_mtime < before:
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         import pyarrow.fs

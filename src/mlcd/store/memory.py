@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from mlcd.store.base import (
     PREFIX,
+    BlobStat,
     PutResult,
     Staged,
     check_blob_id,
@@ -29,7 +31,8 @@ class MemoryObjectStore:
     def __init__(self) -> None:
         self.url = "memory"
         self.blobs: dict[str, bytes] = {}
-        self.staged: dict[str, bytes] = {}
+        self.written: dict[str, float] = {}
+        self.staged: dict[str, tuple[bytes, float]] = {}
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         return self.commit(self.stage_file(path))
@@ -38,11 +41,11 @@ class MemoryObjectStore:
         with open(path, "rb") as f:
             data = f.read()
         key = uuid.uuid4().hex
-        self.staged[key] = data
+        self.staged[key] = (data, time.time())
         return Staged(key, hash_bytes(data)[len(PREFIX) :], len(data))
 
     def commit(self, staged: Staged) -> PutResult:
-        return self.put_bytes(self.staged.pop(staged.key))
+        return self.put_bytes(self.staged.pop(staged.key)[0])
 
     def commit_all(self, staged: list[Staged]) -> list[PutResult]:
         return [self.commit(s) for s in staged]
@@ -53,7 +56,9 @@ class MemoryObjectStore:
     def put_bytes(self, data: bytes) -> PutResult:
         blob = hash_bytes(data)
         new = blob not in self.blobs
-        self.blobs.setdefault(blob, bytes(data))
+        if new:
+            self.blobs[blob] = bytes(data)
+            self.written[blob] = time.time()
         return PutResult(blob, len(data), new)
 
     def has(self, blob: str) -> bool:
@@ -83,6 +88,23 @@ class MemoryObjectStore:
 
     def iter_blobs(self) -> Iterator[str]:
         yield from sorted(self.blobs)
+
+    def stat(self, blob: str) -> BlobStat:
+        check_blob_id(blob)
+        if blob not in self.blobs:
+            raise missing(blob, self.url)
+        return BlobStat(len(self.blobs[blob]), self.written[blob])
+
+    def delete(self, blob: str) -> None:
+        check_blob_id(blob)
+        self.blobs.pop(blob, None)
+        self.written.pop(blob, None)
+
+    def clean_temp(self, before: float) -> int:
+        old = [key for key, (_, at) in self.staged.items() if at < before]
+        for key in old:
+            del self.staged[key]
+        return len(old)
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
         raise NotImplementedError("MemoryObjectStore cannot be read by pyarrow in place")
