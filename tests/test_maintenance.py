@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from mlcd.maintenance import fsck, references
+from mlcd.errors import MlcdError
+from mlcd.maintenance import fsck, gc, references
 from mlcd.store import LocalObjectStore
 from mlcd.workspace import Workspace
 from tests.conftest import Cli
@@ -112,3 +114,74 @@ def test_cli_fsck_exit_code_and_json(full: Workspace, cli: Cli) -> None:
     assert data.code == 1
     summary = json.loads(data.out)
     assert summary["ok"] is False and summary["problems"][0]["problem"] == "corrupt"
+
+
+# -- gc ------------------------------------------------------------------------------------
+
+
+def age_blob(ws: Workspace, blob: str, seconds: float) -> None:
+    store = ws.store
+    assert isinstance(store, LocalObjectStore)
+    past = time.time() - seconds
+    os.utime(store.path_of(blob), (past, past))
+
+
+def test_gc_removes_old_unreferenced_blobs_only(full: Workspace) -> None:
+    old = full.store.put_bytes(b"an orphan from a crashed snapshot").blob
+    young = full.store.put_bytes(b"a blob of a snapshot still in flight").blob
+    age_blob(full, old, 7200)
+    refs, _ = references(full)
+    preview = gc(full, dry_run=True)
+    assert [b for b, _ in preview.removed] == [old] and preview.kept_young == 1
+    assert full.store.has(old), "a dry run removes nothing"
+    report = gc(full)
+    assert [b for b, _ in report.removed] == [old] and report.freed == 33
+    assert not full.store.has(old) and full.store.has(young)
+    assert all(full.store.has(b) for b in refs)
+    assert fsck(full).ok
+    assert len(full.load("sales@1").to_pandas()) == 300
+    assert full.load_model("amounts@1") is not None
+    assert [b for b, _ in gc(full, grace_s=0).removed] == [young]
+
+
+def test_gc_removes_stale_temporary_files(full: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"staged by a writer that was killed")
+    staged = full.store.stage_file(tmp_path / "f")
+    assert gc(full).temp_removed == 0  # young: its writer may still commit it
+    past = time.time() - 7200
+    os.utime(staged.key, (past, past))
+    assert gc(full).temp_removed == 1 and not Path(staged.key).exists()
+
+
+def test_gc_refuses_when_a_folder_listing_is_unreadable(full: Workspace) -> None:
+    tree = blob_of(full, "amounts@1 artifact")
+    delete(full, tree)
+    before = set(full.store.iter_blobs())
+    with pytest.raises(MlcdError, match="gc refused: folder listing"):
+        gc(full, grace_s=0)
+    assert set(full.store.iter_blobs()) == before
+
+
+def test_cli_gc(full: Workspace, cli: Cli) -> None:
+    orphan = full.store.put_bytes(b"orphan").blob
+    kept = cli("gc")
+    assert kept.code == 0 and "removed 0 unreferenced blobs" in kept.out and "1 younger" in kept.out
+    dry = cli("gc", "--grace", "0", "--dry-run", "--json").json()
+    assert dry["dry_run"] and dry["blobs"] == [orphan] and full.store.has(orphan)
+    done = cli("gc", "--grace", "0s", "--json").json()
+    assert done["blobs"] == [orphan] and done["bytes_freed"] == 6 and not full.store.has(orphan)
+    bad = cli("gc", "--grace", "soon")
+    assert bad.code == 2 and "not a duration" in bad.err
+
+
+def test_fsck_repair_lets_a_snapshot_store_the_content_again(full: Workspace, sales: Path) -> None:
+    blob = blob_of(full, "sales@1: date=2024-01-02")
+    damage(full, blob)
+    again = Workspace(full.root)
+    with pytest.raises(MlcdError, match="mlcd fsck"):
+        again.load("sales@1").to_pandas()
+    (problem,) = fsck(full, repair=True).problems
+    assert problem.kind == "corrupt" and problem.detail.endswith("; removed")
+    assert not full.store.has(blob)
+    assert full.snapshot("sales", sales, rehash=True).files_ingested == 3
+    assert fsck(full).ok and len(full.load("sales@1").to_pandas()) == 300

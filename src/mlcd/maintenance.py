@@ -11,6 +11,7 @@ unreferenced blob may belong to work still in flight.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,13 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from blake3 import blake3
 
-from mlcd.errors import IntegrityError, NotFoundError
+from mlcd.errors import IntegrityError, MlcdError, NotFoundError
 from mlcd.store.base import CHUNK, blob_id
 
 if TYPE_CHECKING:
     from mlcd.meta.db import SqlConnection
     from mlcd.store import ObjectStore
     from mlcd.workspace import Workspace
+
+
+DEFAULT_GRACE_S = 3600.0  # a blob younger than this may belong to work still in flight
 
 
 @dataclass(frozen=True)
@@ -142,10 +146,15 @@ def _models(conn: SqlConnection, refs: dict[str, str], trees: dict[str, str]) ->
 def fsck(
     ws: Workspace,
     verify: bool = True,
+    repair: bool = False,
     workers: int = 4,
     progress: Callable[[int], None] | None = None,
 ) -> FsckReport:
-    """Check every reachable blob is stored and (with `verify`) hashes to its id."""
+    """Check every reachable blob is stored and (with `verify`) hashes to its id.
+
+    `repair` deletes the corrupt ones: their content is lost either way, and a stored blob is
+    never overwritten, so only then can a new snapshot, run or registration store it afresh.
+    """
     refs, problems = references(ws)
     store = ws.store
     stored = set(store.iter_blobs())
@@ -168,6 +177,9 @@ def fsck(
                 report.verified += 1
                 if actual != blob:
                     detail = f"content hashes to {actual}" if actual else "unreadable"
+                    if repair:
+                        store.delete(blob)
+                        detail += "; removed"
                     report.problems.append(Problem(blob, "corrupt", refs[blob], detail))
     return report
 
@@ -181,3 +193,68 @@ def _hash_stored(store: ObjectStore, blob: str) -> str | None:
     except (OSError, NotFoundError):
         return None
     return blob_id(hasher.hexdigest())
+
+
+# -- gc --------------------------------------------------------------------------------------
+
+
+@dataclass
+class GcReport:
+    """Blobs removed (or that would be, with `dry_run`), and what was kept."""
+
+    dry_run: bool
+    removed: list[tuple[str, int]] = field(default_factory=list)  # (blob, size)
+    kept_young: int = 0
+    reachable: int = 0
+    temp_removed: int = 0
+
+    @property
+    def freed(self) -> int:
+        return sum(size for _, size in self.removed)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "removed": len(self.removed),
+            "bytes_freed": self.freed,
+            "kept_young": self.kept_young,
+            "reachable": self.reachable,
+            "temp_removed": self.temp_removed,
+            "blobs": [blob for blob, _ in self.removed],
+        }
+
+
+def gc(ws: Workspace, grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -> GcReport:
+    """Delete stored blobs nothing reaches, written more than `grace_s` seconds ago, and
+    staging leftovers as old.
+
+    Refused while a folder listing the DB refers to cannot be read: its files would look
+    unreferenced.
+    """
+    refs, problems = references(ws)
+    if problems:
+        p = problems[0]
+        raise MlcdError(
+            f"gc refused: folder listing {p.blob} ({p.used_by}) is {p.kind}, so the blobs it "
+            "lists cannot be told from garbage",
+            hint="run `mlcd fsck` to see what is damaged; restore it before collecting",
+        )
+    store = ws.store
+    cutoff = time.time() - grace_s
+    report = GcReport(dry_run, reachable=len(refs))
+    for blob in store.iter_blobs():
+        if blob in refs:
+            continue
+        try:
+            stat = store.stat(blob)
+        except NotFoundError:  # removed meanwhile by another gc
+            continue
+        if stat.modified >= cutoff:
+            report.kept_young += 1
+            continue
+        if not dry_run:
+            store.delete(blob)
+        report.removed.append((blob, stat.size))
+    if not dry_run:
+        report.temp_removed = store.clean_temp(before=cutoff)
+    return report

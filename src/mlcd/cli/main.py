@@ -90,6 +90,7 @@ _COMMANDS: dict[str, Callable[[typer.Typer], Any]] = {
     "models": lambda a: a.add_typer(_cli("models").app, name="models"),
     "check": lambda a: a.add_typer(_cli("check").app, name="check"),
     "fsck": lambda a: a.command("fsck")(_cli("store").fsck),
+    "gc": lambda a: a.command("gc")(_cli("store").gc),
 }
 
 

@@ -13,6 +13,12 @@ def fsck(
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Only check presence; do not re-hash content.")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="Remove corrupt blobs, so that storing their content again works."
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Check that every blob the DB refers to is stored and intact (exit 1 if not)."""
@@ -20,7 +26,7 @@ def fsck(
     from mlcd.maintenance import fsck as run_fsck
     from mlcd.workspace import Workspace
 
-    report = run_fsck(Workspace.find(), verify=not no_verify)
+    report = run_fsck(Workspace.find(), verify=not no_verify, repair=repair)
     if json:
         print_json(report.summary())
     else:
@@ -36,3 +42,50 @@ def fsck(
             out.print("ok: the store holds everything the metadata DB refers to")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Say what would be removed; remove nothing.")
+    ] = False,
+    grace: Annotated[
+        str,
+        typer.Option(
+            help="Keep unreferenced blobs younger than this (30s, 10m, 1h, 2d): work in flight "
+            "stores its blobs before the rows that refer to them.",
+        ),
+    ] = "1h",
+    json: JsonOpt = False,
+) -> None:
+    """Remove blobs that no dataset version, run, cached step, model or profile refers to."""
+    from mlcd.cli.render import human_bytes, out, print_json
+    from mlcd.maintenance import gc as run_gc
+    from mlcd.workspace import Workspace
+
+    report = run_gc(Workspace.find(), grace_s=parse_duration(grace), dry_run=dry_run)
+    if json:
+        print_json(report.summary())
+        return
+    verb = "would remove" if dry_run else "removed"
+    out.print(
+        f"{verb} {len(report.removed):,} unreferenced blobs ({human_bytes(report.freed)}); "
+        f"kept {report.reachable:,} referenced and {report.kept_young:,} younger than {grace}"
+        + (f"; {report.temp_removed} stale temporary files removed" if report.temp_removed else "")
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of `90`, `30s`, `10m`, `1h`, `2d`; a usage error otherwise."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise typer.BadParameter(
+            f"{text!r} is not a duration: give e.g. 0, 30s, 10m, 1h or 2d", param_hint="--grace"
+        )
+    return seconds

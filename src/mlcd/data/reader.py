@@ -122,7 +122,7 @@ class DatasetReader:
         except (pa.ArrowInvalid, OSError) as exc:
             raise IntegrityError(
                 f"cannot read {self.version.ref}: {exc}",
-                hint="run `mlcd data materialize` to verify every blob against its hash",
+                hint="`mlcd fsck` re-hashes every blob and names the damaged ones",
             ) from exc
 
     def to_pandas(self) -> pd.DataFrame:

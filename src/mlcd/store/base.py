@@ -85,14 +85,16 @@ def verify(blob: str, data: bytes) -> bytes:
 def corrupt(blob: str, actual: str) -> IntegrityError:
     return IntegrityError(
         f"blob {blob} is corrupt: its content hashes to {actual}",
-        hint="the stored file was changed or damaged; re-snapshot the source to restore it",
+        hint="the stored file was changed or damaged: `mlcd fsck --repair` removes it and names "
+        "what used it; snapshot, run or register that again to store it afresh",
     )
 
 
 def missing(blob: str, url: str) -> NotFoundError:
     return NotFoundError(
         f"blob {blob} is not in the store at {url}",
-        hint="it was deleted from the store; re-snapshot the source to restore it",
+        hint="it was deleted from the store: `mlcd fsck` names what used it; snapshot, run or "
+        "register that again to store it afresh",
     )
 
 

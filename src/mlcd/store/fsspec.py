@@ -111,11 +111,11 @@ class FsspecObjectStore:
 
     def _commit(self, tmp: str, hexdigest: str, size: int) -> PutResult:
         final = self._key(hexdigest)
-        if self.fs.exists(final):
-            self.fs.rm_file(tmp)
-            return PutResult(blob_id(hexdigest), size, new=False)
+        new = not self.fs.exists(final)
+        # a deduplicated blob is still written over (the same bytes): it is in use again, and
+        # its new write time keeps `mlcd gc` from collecting it as old garbage
         self._move(tmp, final)
-        return PutResult(blob_id(hexdigest), size, new=True)
+        return PutResult(blob_id(hexdigest), size, new=new)
 
     def _guarded(self, write: Callable[[str], T]) -> T:
         tmp = f"{self.root}/tmp/{uuid.uuid4().hex}"

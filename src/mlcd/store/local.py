@@ -55,8 +55,10 @@ class LocalObjectStore:
         """Move a finished, read-only temp file into place (plain `os` calls: one per blob)."""
         final = os.path.join(self.url, fanout(hexdigest))
         if os.path.exists(final):  # deduplicated: the same content is already stored
-            os.unlink(tmp)
-            return PutResult(blob_id(hexdigest), size, new=False)
+            with contextlib.suppress(FileNotFoundError):  # ... unless a gc just removed it
+                os.utime(final)  # in use again: `mlcd gc` must see it as young
+                os.unlink(tmp)
+                return PutResult(blob_id(hexdigest), size, new=False)
         try:
             os.replace(tmp, final)
         except FileNotFoundError:  # the first blob of its folder

@@ -58,7 +58,7 @@ class MemoryObjectStore:
         new = blob not in self.blobs
         if new:
             self.blobs[blob] = bytes(data)
-            self.written[blob] = time.time()
+        self.written[blob] = time.time()  # in use again: young for `gc`
         return PutResult(blob, len(data), new)
 
     def has(self, blob: str) -> bool:
