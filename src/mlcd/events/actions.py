@@ -179,6 +179,10 @@ def render(template: str, event: Event) -> str:
     return "".join(parts)
 
 
+# events caused by actions of events caused by actions ...: past this depth actions are not run
+MAX_CHAIN = 5
+
+
 def run_action(
     action: Action,
     event: Event,
@@ -186,6 +190,12 @@ def run_action(
     delays: Sequence[float] = WEBHOOK_DELAYS,
 ) -> Outcome:
     """Run one action for one event; a failure is an Outcome with an error, never an exception."""
+    if event.depth >= MAX_CHAIN:
+        return Outcome(
+            f"not run: event #{event.id} is the {event.depth}th in a chain of events caused by "
+            f"actions (at most {MAX_CHAIN}); an action that causes its own event loops, "
+            "e.g. `run_finished: mlcd run`"
+        )
     if action.kind == "webhook":
         delivery = f"{event.id}.{action.index}"
         return Outcome(post_webhook(action.target, event, delivery, delays=delays))
@@ -205,6 +215,7 @@ def run_shell(command: str, event: Event, cwd: Path) -> Outcome:
         "MLCD_EVENT": json.dumps(event.to_dict(), default=str),
         "MLCD_EVENT_ID": str(event.id),
         "MLCD_EVENT_TYPE": event.type,
+        "MLCD_EVENT_DEPTH": str(event.depth),
     }
     proc = subprocess.Popen(
         command,

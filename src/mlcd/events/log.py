@@ -7,6 +7,7 @@ change without its event, nor an event without its change.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +29,11 @@ class Event:
     at: datetime
     payload: dict[str, Any]
 
+    @property
+    def depth(self) -> int:
+        """0 for an event people caused; n + 1 for one caused by an action of a depth-n event."""
+        return int(self.payload.get("cause", {}).get("depth", 0))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -39,8 +45,15 @@ class Event:
 
 
 def emit(conn: SqlConnection, type_: str, subject: str, payload: dict[str, Any]) -> None:
-    """Append an event inside the caller's transaction."""
+    """Append an event inside the caller's transaction.
+
+    Inside an action's command (MLCD_EVENT_ID is set, see actions.py) the event records its
+    cause, so that a chain of actions causing events can be cut before it loops forever.
+    """
     assert type_ in TYPES, type_
+    if cause := os.environ.get("MLCD_EVENT_ID"):
+        depth = int(os.environ.get("MLCD_EVENT_DEPTH", "0")) + 1
+        payload = {**payload, "cause": {"event": int(cause), "depth": depth}}
     conn.execute(
         "INSERT INTO events (type, subject, at, payload) VALUES (:type, :subject, :at, :payload)",
         {
