@@ -482,6 +482,12 @@ class Workspace:
             self, consumer, claim_timeout=claim_timeout or CLAIM_TIMEOUT, on_result=on_result
         )
 
+    def skip_events(self, consumer: str = "default") -> tuple[int, int]:
+        """Mark every event so far as seen by `consumer`, without running its actions."""
+        from mlcd.events.processor import skip_events
+
+        return skip_events(self, consumer)
+
     def watch(
         self,
         interval: float = 2.0,

@@ -88,6 +88,24 @@ def process(
         raise typer.Exit(1)
 
 
+@app.command()
+def skip(consumer: ConsumerOpt = "default", json: JsonOpt = False) -> None:
+    """Move past every event logged so far without running its actions (before a new `on:`)."""
+    from mlcd.cli.render import out, print_json
+    from mlcd.workspace import Workspace
+
+    before, after = Workspace.find().skip_events(consumer)
+    if json:
+        print_json({"consumer": consumer, "skipped": after - before, "cursor": after})
+        return
+    out.print(
+        f"skipped events #{before + 1} to #{after} for consumer {consumer}: their actions "
+        "will not run"
+        if after > before
+        else f"nothing to skip: consumer {consumer} is at #{after}"
+    )
+
+
 def watch(
     interval: Annotated[
         float,

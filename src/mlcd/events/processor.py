@@ -147,6 +147,17 @@ def process_events(
     return results
 
 
+def skip_events(ws: Workspace, consumer: str = "default") -> tuple[int, int]:
+    """Move `consumer`'s cursor past every event logged so far: their actions will not run
+    for it (for a new `on:` in a workspace with history). Returns (cursor before, after)."""
+    validate_name(consumer, "consumer")
+    with ws.db.sql(write=True) as conn:
+        before = _read_cursor(conn, consumer)
+        last = conn.execute("SELECT MAX(id) AS last FROM events")[0]["last"] or 0
+        _save_cursor(conn, consumer, int(last))
+        return before, max(before, int(last))
+
+
 def watch(
     ws: Workspace,
     interval: float = 2.0,
