@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -74,6 +74,17 @@ class Workspace:
         self.config: MlcdConfig = load_config_cached(
             self.root / CONFIG_FILE, self.state / "cache" / "config.json"
         )
+
+    def reload_config(self) -> bool:
+        """Re-read mlcd.yaml (for long-running commands); True when it changed.
+
+        A malformed file raises ConfigError and the current config stays. The store and the
+        metadata DB stay those opened first.
+        """
+        config = load_config_cached(self.root / CONFIG_FILE, self.state / "cache" / "config.json")
+        changed = config != self.config
+        self.config = config
+        return changed
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -496,8 +507,10 @@ class Workspace:
         consumer: str = "default",
         claim_timeout: float | None = None,
         on_result: ResultCallback | None = None,
+        on_config_error: Callable[[ConfigError], None] | None = None,
     ) -> int:
-        """Process events every `interval` seconds until `stop` is set or Ctrl-C."""
+        """Process events every `interval` seconds until `stop` is set or Ctrl-C; `on:` is
+        re-read from mlcd.yaml each round (a malformed edit keeps the last good one)."""
         from mlcd.events.processor import CLAIM_TIMEOUT, watch
 
         return watch(
@@ -507,6 +520,7 @@ class Workspace:
             consumer=consumer,
             claim_timeout=claim_timeout or CLAIM_TIMEOUT,
             on_result=on_result,
+            on_config_error=on_config_error,
         )
 
     def install_hook(self, command: str = "mlcd run", force: bool = False) -> Path:

@@ -120,8 +120,23 @@ def watch(
 
     ws = Workspace.find()
     err.print(f"watching for events every {interval:g} s; Ctrl-C to stop")
+    from mlcd.errors import ConfigError
+
+    reported: set[str] = set()
+
+    def config_error(exc: ConfigError) -> None:
+        if exc.message not in reported:  # once per distinct mistake, not every round
+            reported.add(exc.message)
+            err.print(f"warning: {exc.message}; acting on the last valid mlcd.yaml")
+
     try:
-        ws.watch(interval, consumer=consumer, claim_timeout=claim_timeout, on_result=_print_result)
+        ws.watch(
+            interval,
+            consumer=consumer,
+            claim_timeout=claim_timeout,
+            on_result=_print_result,
+            on_config_error=config_error,
+        )
     except KeyboardInterrupt:  # the way to stop watching: not a failure
         err.print("stopped watching")
 

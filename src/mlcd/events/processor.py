@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from mlcd.errors import InvalidNameError, MlcdError
+from mlcd.errors import ConfigError, InvalidNameError, MlcdError
 from mlcd.events.actions import Action, parse_actions, run_action
 from mlcd.events.log import Event, list_events
 from mlcd.meta.db import SqlConnection, parse_datetime
@@ -166,15 +166,23 @@ def watch(
     consumer: str = "default",
     claim_timeout: float = CLAIM_TIMEOUT,
     on_result: ResultCallback | None = None,
+    on_config_error: Callable[[ConfigError], None] | None = None,
 ) -> int:
     """Process events every `interval` seconds until `stop` is set; returns the actions run.
 
+    mlcd.yaml is re-read each round, so an edited `on:` takes effect without a restart; a
+    malformed edit goes to `on_config_error` and the last good config stays in force.
     Ctrl-C (KeyboardInterrupt) propagates after the running action's claim is given up, so
     nothing is left claimed by a process about to exit.
     """
     stop = stop or threading.Event()
     count = 0
     while not stop.is_set():
+        try:
+            ws.reload_config()
+        except ConfigError as exc:
+            if on_config_error is not None:
+                on_config_error(exc)
         count += len(
             process_events(
                 ws, consumer, claim_timeout=claim_timeout, stop=stop, on_result=on_result

@@ -1,0 +1,39 @@
+"""`mlcd watch` re-reads mlcd.yaml: an edited `on:` takes effect without a restart, and a
+malformed edit keeps the last good one in force."""
+
+from __future__ import annotations
+
+import threading
+
+from mlcd.errors import ConfigError
+from mlcd.events.log import DATASET_SNAPSHOT
+from tests.conftest import write_partitions
+from tests.events.conftest import Hooked, wait_for
+
+
+def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
+    ws = hooked.configure({})
+    stop = threading.Event()
+    errors: list[ConfigError] = []
+    watcher = threading.Thread(
+        target=ws.watch, args=(0.05,), kwargs={"stop": stop, "on_config_error": errors.append}
+    )
+    watcher.start()
+    try:
+        src = write_partitions(ws.root / "data", ["2024-01-01"])
+        hooked.configure({DATASET_SNAPSHOT: "echo {subject} >> fired.txt"})
+        hooked.ws().snapshot("sales", src)
+        wait_for(lambda: hooked.lines("fired.txt") == ["sales@1"])
+
+        writer = hooked.ws()  # opened while mlcd.yaml is valid
+        config = ws.root / "mlcd.yaml"
+        config.write_text(config.read_text() + "\nunknown_key: 1\n")  # a half-done edit
+        wait_for(lambda: len(errors) > 0)
+        write_partitions(ws.root / "data", ["2024-01-02"])
+        writer.snapshot("sales", src)
+        wait_for(lambda: hooked.lines("fired.txt") == ["sales@1", "sales@2"])
+        assert "unknown_key" in errors[0].message
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive()
