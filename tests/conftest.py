@@ -18,6 +18,8 @@ import pytest
 
 from mlcd.workspace import Workspace
 
+pytest_plugins = ["tests.postgres"]
+
 
 def age(path: Path, seconds: float = 60) -> None:
     """Backdate the mtime of every file under `path`, so the stat index trusts them
@@ -49,10 +51,30 @@ def write_partitions(
 
 
 @pytest.fixture
-def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Workspace]:
-    """A fresh workspace in tmp_path/ws, which is also the current folder."""
+def db_backend() -> str:
+    """The metadata DB of `ws`: SQLite, unless the module sets DB_BACKENDS (tests/postgres.py)."""
+    return "sqlite"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    from tests.postgres import parametrize_backends
+
+    parametrize_backends(metafunc)
+
+
+@pytest.fixture
+def ws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, db_backend: str
+) -> Iterator[Workspace]:
+    """A fresh workspace in tmp_path/ws, which is also the current folder; its metadata DB is
+    a new PostgreSQL database when `db_backend` is "postgresql"."""
     root = tmp_path / "ws"
-    workspace = Workspace.init(root)
+    if db_backend == "postgresql":
+        from tests.postgres import init_workspace
+
+        workspace = init_workspace(root, request.getfixturevalue("postgres_url"))
+    else:
+        workspace = Workspace.init(root)
     monkeypatch.chdir(root)
     yield workspace
     workspace.close()

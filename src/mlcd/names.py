@@ -38,6 +38,20 @@ def validate_alias(alias: str) -> str:
     return alias
 
 
+_ROLE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+
+
+def validate_role(role: str, dataset: str) -> str:
+    """The role a dataset version played for a model (`train`, `validation`, ...)."""
+    if not _ROLE.fullmatch(role):
+        raise InvalidNameError(
+            f"invalid role {role!r} for dataset {dataset!r}",
+            hint="a role starts with a letter and has letters, digits, '_' or '-' "
+            "(at most 32 characters), e.g. train, validation, test",
+        )
+    return role
+
+
 @dataclass(frozen=True)
 class Ref:
     """A parsed `name@version` reference; `version` is a number or the string 'latest'."""

@@ -53,10 +53,11 @@ def store_profile(ws: Workspace, cid: str, stats: dict[str, ColumnStats]) -> Non
 
 def _store(ws: Workspace, cid: str, stats: dict[str, ColumnStats]) -> None:
     blob = ws.store.put_bytes(encode(stats)).blob
-    with ws.db.sql(write=True) as conn:
-        conn.execute("DELETE FROM profiles WHERE content_id = :c", {"c": cid})
+    with ws.db.sql(write=True) as conn:  # an upsert: two checks may profile the same content
         conn.execute(
-            "INSERT INTO profiles (content_id, blob, created_at) VALUES (:c, :b, :at)",
+            "INSERT INTO profiles (content_id, blob, created_at) VALUES (:c, :b, :at)"
+            " ON CONFLICT (content_id) DO UPDATE SET blob = excluded.blob,"
+            " created_at = excluded.created_at",
             {"c": cid, "b": blob, "at": datetime.now(UTC)},
         )
 

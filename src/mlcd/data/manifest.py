@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from blake3 import blake3
+
+from mlcd.meta.db import parse_datetime
 
 FORMATS = {
     ".parquet": "parquet",
@@ -94,11 +96,8 @@ class DatasetVersion:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> DatasetVersion:
         """Build from a `dataset_versions` row joined with the dataset's `name`."""
-        created = row["created_at"]
-        if isinstance(created, str):  # the stdlib sqlite3 driver returns text
-            created = datetime.fromisoformat(created)
-        if created.tzinfo is None:  # SQLite drops the zone; everything is stored in UTC
-            created = created.replace(tzinfo=UTC)
+        created = parse_datetime(row["created_at"])  # text from sqlite3, aware from PostgreSQL
+        assert created is not None
         return cls(
             name=row["name"],
             number=row["number"],

@@ -53,7 +53,12 @@ class Database:
 
         try:
             return _create_engine(sa.engine.make_url(self._raw_url))
-        except (sa.exc.ArgumentError, ImportError) as exc:
+        except ImportError as exc:
+            raise MetadataError(
+                f"cannot use metadata URL {self.url}: its driver is not installed ({exc})",
+                hint="for PostgreSQL: pip install 'mlcd[postgres]'",
+            ) from exc
+        except sa.exc.ArgumentError as exc:
             raise MetadataError(
                 f"cannot use metadata URL {self.url}: {exc}",
                 hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
@@ -196,7 +201,12 @@ class Database:
 
 class SqlConnection(Protocol):
     """Plain SQL in a transaction; rows come back as dicts. `dialect` names the backend
-    ("sqlite", "postgresql") for the rare clause that differs, such as FOR UPDATE."""
+    ("sqlite", "postgresql") for the rare clause that differs, such as FOR UPDATE.
+
+    Values are stored alike on every backend: datetimes as UTC, and text with any NUL
+    character replaced by U+FFFD (PostgreSQL refuses NUL in text; a step or an action that
+    printed binary output must still have its error recorded).
+    """
 
     dialect: str
 
@@ -230,15 +240,25 @@ class _SqliteConnection:
 def _to_sqlite(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).replace(tzinfo=None).strftime(_SQLITE_DATETIME)
+    return _without_nul(value)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
     return value
 
 
 def parse_datetime(value: Any) -> datetime | None:
-    """A datetime read by either lane, as an aware UTC datetime."""
+    """A datetime read by either lane, as an aware UTC datetime.
+
+    SQLite gives naive UTC text; PostgreSQL gives aware datetimes in the session's time zone,
+    which is the server's unless set: both become UTC, so that every backend reads the same.
+    """
     if value is None:
         return None
     moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _AlchemyConnection:
@@ -250,12 +270,15 @@ class _AlchemyConnection:
         import sqlalchemy as sa
 
         if rows:
-            self.conn.execute(sa.text(sql), rows)
+            self.conn.execute(
+                sa.text(sql), [{k: _without_nul(v) for k, v in r.items()} for r in rows]
+            )
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         import sqlalchemy as sa
 
-        result = self.conn.execute(sa.text(sql), dict(params or {}))
+        values = {k: _without_nul(v) for k, v in (params or {}).items()}
+        result = self.conn.execute(sa.text(sql), values)
         return [dict(row._mapping) for row in result] if result.returns_rows else []
 
 
@@ -293,6 +316,9 @@ def _create_engine(url: sa.URL) -> Engine:
     import sqlalchemy as sa
     from sqlalchemy import event
 
+    if url.drivername in ("postgresql", "postgres"):
+        # SQLAlchemy's default driver is psycopg2; the `postgres` extra installs psycopg 3
+        url = url.set(drivername="postgresql+psycopg")
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"timeout": 60})

@@ -173,10 +173,13 @@ def cache_put(
     metrics: dict[str, float],
     run_id: str,
 ) -> None:
-    conn.execute("DELETE FROM step_cache WHERE key = :key", {"key": key})
+    # an upsert, not DELETE + INSERT: two runs caching the same step at once on PostgreSQL
+    # would both find nothing to delete, and the second insert would violate the key
     conn.execute(
         "INSERT INTO step_cache (key, step, outputs, metrics, run_id, created_at)"
-        " VALUES (:key, :step, :outputs, :metrics, :run_id, :created_at)",
+        " VALUES (:key, :step, :outputs, :metrics, :run_id, :created_at)"
+        " ON CONFLICT (key) DO UPDATE SET step = excluded.step, outputs = excluded.outputs,"
+        " metrics = excluded.metrics, run_id = excluded.run_id, created_at = excluded.created_at",
         {
             "key": key,
             "step": step,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcd.errors import ArtifactError, NotFoundError
 from mlcd.identity import current_user
-from mlcd.names import Ref, parse_ref, validate_name
+from mlcd.names import Ref, parse_ref, validate_name, validate_role
 from mlcd.registry import catalog, flavors
 from mlcd.registry.entities import DatasetUse, ModelVersion
 
@@ -81,6 +81,8 @@ def register(
 
     validate_name(name, "model")
     lineage = lineage or Lineage()
+    for use in lineage.datasets:
+        validate_role(use.role, use.dataset)
     scratch = ws.state / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="register-", dir=scratch))
