@@ -22,6 +22,9 @@ from mlcd.checks.spec import parse_checks
 from mlcd.errors import ConfigError
 from mlcd.workspace import Workspace
 from tests.conftest import age
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 DAYS = ["2024-01-01", "2024-01-02", "2024-01-03"]
 ROWS = 400  # per partition

@@ -24,6 +24,9 @@ from mlcd.checks.spec import parse_checks
 from mlcd.workspace import Workspace
 from tests.checks.test_cli_check import invoke
 from tests.checks.test_data_checks import DAYS, write_sales
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 N = 2000
 

@@ -9,6 +9,9 @@ import pytest
 from mlcd.errors import NotFoundError
 from mlcd.workspace import Workspace
 from tests.conftest import age, write_partitions
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 
 def test_diff_reports_files_partitions_rows_and_schema(ws: Workspace, sales: Path) -> None:

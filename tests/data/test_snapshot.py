@@ -19,6 +19,9 @@ from mlcd.meta import known_revisions
 from mlcd.store import hash_file
 from mlcd.workspace import Workspace
 from tests.conftest import age, write_partitions
+from tests.postgres import BACKENDS, sqlite_only
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 
 def stored_blobs(ws: Workspace) -> set[str]:
@@ -231,12 +234,14 @@ def heavy_imports_of_a_snapshot(ws: Workspace, check: str) -> list[str]:
     return out.stdout.split()
 
 
+@sqlite_only  # the stdlib sqlite3 fast path
 def test_no_change_resnapshot_does_not_load_sqlalchemy(ws: Workspace, sales: Path) -> None:
     ws.snapshot("sales", sales)
     check = "not r.created and r.version.ref == 'sales@1' and r.version.rows == 300"
     assert heavy_imports_of_a_snapshot(ws, check) == []
 
 
+@sqlite_only  # the stdlib sqlite3 fast path
 def test_fast_path_falls_back_when_the_db_is_not_at_head(ws: Workspace, sales: Path) -> None:
     ws.snapshot("sales", sales)
     assert ws.db.sqlite_path is not None
@@ -251,6 +256,7 @@ def test_fast_path_falls_back_when_the_db_is_not_at_head(ws: Workspace, sales: P
 # -- a new partition without pyarrow: Parquet footers decoded in Python (data/footer.py) ---------
 
 
+@sqlite_only  # the stdlib sqlite3 fast path
 def test_new_partition_is_ingested_without_importing_pyarrow(ws: Workspace, sales: Path) -> None:
     ws.snapshot("sales", sales)
     write_partitions(sales, ["2024-01-04"], seed=4)

@@ -14,6 +14,9 @@ import pytest
 
 from mlcd.events.log import ALIAS_MOVED
 from tests.events.conftest import Hooked, Receiver, wait_for
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 MOVED = {"model": "churn", "version": 3, "alias": "production", "from_version": 2}
 

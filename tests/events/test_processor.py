@@ -18,6 +18,9 @@ from mlcd.events.log import ALIAS_MOVED, DATASET_SNAPSHOT, MODEL_REGISTERED, RUN
 from mlcd.events.processor import process_events, worker_id
 from tests.conftest import write_partitions
 from tests.events.conftest import Hooked, Receiver, wait_for
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 MOVED = {"model": "churn", "version": 3, "alias": "production", "from_version": 2}
 
@@ -204,11 +207,10 @@ def test_a_running_action_keeps_its_claim_fresh(hooked: Hooked) -> None:
 
 
 def test_an_outcome_after_a_takeover_is_not_recorded(hooked: Hooked) -> None:
-    (hooked.root / "steal.py").write_text(
-        "import sqlite3\n"
-        "db = sqlite3.connect('.mlcd/mlcd.db')\n"
-        "db.execute(\"UPDATE event_actions SET claimed_by = 'other:1', attempts = 2\")\n"
-        "db.commit()\n"
+    (hooked.root / "steal.py").write_text(  # another processor takes the claim over
+        "import mlcd\n"
+        "with mlcd.open_workspace().db.sql(write=True) as db:\n"
+        "    db.execute(\"UPDATE event_actions SET claimed_by = 'other:1', attempts = 2\")\n"
     )
     ws = hooked.configure({ALIAS_MOVED: "python steal.py"})
     hooked.emit(ALIAS_MOVED, "churn@3", MOVED)

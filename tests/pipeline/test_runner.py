@@ -26,6 +26,9 @@ from mlcd.pipeline.spec import build_pipeline
 from mlcd.store import hash_file
 from tests.conftest import write_partitions
 from tests.pipeline.conftest import Project, statuses
+from tests.postgres import BACKENDS
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 ALL_CACHED = {"notes": "cached", "prepare": "cached", "train": "cached", "report": "cached"}
 OUTPUTS = ["features", "model", "metrics.json", "report.txt", "notes_count.txt"]

@@ -3,7 +3,6 @@ leave behind (rows, events, blobs, scratch folders)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,25 +102,22 @@ class Registry:
 
 
 def registry_state(root: Path) -> Registry:
-    db = sqlite3.connect(root / ".mlcd" / "mlcd.db")
-    try:
-        models = [n for (n,) in db.execute("SELECT name FROM models ORDER BY name")]
+    with Workspace(root) as ws, ws.db.sql() as db:  # SQLite or PostgreSQL, as mlcd.yaml says
+        models = [r["name"] for r in db.execute("SELECT name FROM models ORDER BY name")]
         versions = db.execute(
             "SELECT m.name, v.number FROM model_versions v JOIN models m ON m.id = v.model_id"
             " ORDER BY m.name, v.number"
-        ).fetchall()
-        events = db.execute("SELECT type, subject FROM events ORDER BY id").fetchall()
-        (history,) = db.execute("SELECT count(*) FROM alias_history").fetchone()
-    finally:
-        db.close()
+        )
+        events = db.execute("SELECT type, subject FROM events ORDER BY id")
+        (history,) = db.execute("SELECT count(*) AS n FROM alias_history")
     scratch = files_under(root / ".mlcd" / "tmp") + files_under(root / ".mlcd" / "objects" / "tmp")
     if (root / ".mlcd" / "tmp").is_dir():  # empty register-*/load-* folders count too
         scratch += sorted(p.name for p in (root / ".mlcd" / "tmp").iterdir())
     return Registry(
         models,
-        [tuple(v) for v in versions],
-        [tuple(e) for e in events],
-        history,
+        [(v["name"], v["number"]) for v in versions],
+        [(e["type"], e["subject"]) for e in events],
+        history["n"],
         files_under(root / ".mlcd" / "objects" / "b3"),
         scratch,
     )

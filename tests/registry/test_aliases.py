@@ -15,7 +15,10 @@ from mlcd.errors import InvalidNameError, NotFoundError
 from mlcd.events.log import ALIAS_MOVED, list_events
 from mlcd.workspace import Workspace
 from tests.cli.conftest import Cli, assert_error, mlcd
+from tests.postgres import BACKENDS
 from tests.registry.conftest import registry_state
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 
 def moves(ws: Workspace) -> list[tuple[str, int | None, int | None, str | None]]:

@@ -16,7 +16,10 @@ import skops.io as sio
 from mlcd.registry.signature import load_example
 from mlcd.workspace import Workspace
 from tests.cli.conftest import Cli, assert_error, mlcd
+from tests.postgres import BACKENDS
 from tests.registry.conftest import FOREST_TYPES, registry_state
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 
 @pytest.fixture

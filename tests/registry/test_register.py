@@ -22,6 +22,7 @@ from mlcd.pipeline.files import StoredPath, tree_files
 from mlcd.registry import onnx as twin
 from mlcd.registry.signature import load_example
 from mlcd.workspace import Workspace
+from tests.postgres import BACKENDS
 from tests.registry.conftest import (
     FOREST_TYPES,
     blob_path,
@@ -31,6 +32,8 @@ from tests.registry.conftest import (
     registry_state,
     target,
 )
+
+DB_BACKENDS = BACKENDS  # every test on the `ws` fixture runs on SQLite and on PostgreSQL
 
 
 def onnx_predict(proto: Any, x: pd.DataFrame | np.ndarray[Any, Any]) -> list[Any]:
