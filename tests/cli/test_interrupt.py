@@ -108,11 +108,15 @@ def assert_recovers(root: Path, source: Path) -> None:
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted(root: Path, big: Path, how: signal.Signals) -> None:
+    objects = root / ".mlcd" / "objects"
+    before = set(files_under(objects / "b3"))
     r = interrupt(root, big, how)
     assert r.returncode == 130, r.stderr
     assert r.stderr.strip() == "interrupted"
     assert r.stdout == ""
     assert_intact(root)
+    # staged copies are discarded: no new blob, no temporary file left behind
+    assert set(files_under(objects / "b3")) == before and files_under(objects / "tmp") == []
     assert_recovers(root, big)
 
 

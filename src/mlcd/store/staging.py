@@ -9,8 +9,10 @@ store's temporary area, invisible as blobs, until `commit`; leaving the block an
 from __future__ import annotations
 
 import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from mlcd.store.base import ObjectStore, PutResult, Staged
 
@@ -20,16 +22,20 @@ Check = Callable[[int, Staged], None]
 class StagingBatch:
     """Files being staged; `commit()` waits for them and makes them blobs, in input order."""
 
-    def __init__(
-        self, store: ObjectStore, paths: list[str], workers: int, check: Check | None
-    ) -> None:
+    def __init__(self, store: ObjectStore, workers: int, check: Check | None) -> None:
         self._store = store
         self._check = check
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mlcd-stage")
-        self._futures: list[Future[Staged]] = [
-            self._pool.submit(self._stage, i, path) for i, path in enumerate(paths)
-        ]
+        self._futures: list[Future[Staged]] = []
+        self._done: list[Staged] = []  # by the workers: complete even if a submit was cut short
         self._committed = False
+
+    def _start(self, paths: list[str]) -> None:
+        # Ctrl-C while the pool starts a thread would leave that thread unknown to the pool,
+        # still copying after the batch was discarded: hold signals until every copy is queued
+        with _signals_held():
+            for i, path in enumerate(paths):
+                self._futures.append(self._pool.submit(self._stage, i, path))
 
     def _stage(self, index: int, path: str) -> Staged:
         staged = self._store.stage_file(path)
@@ -39,6 +45,7 @@ class StagingBatch:
             except BaseException:
                 self._store.discard(staged)
                 raise
+        self._done.append(staged)
         return staged
 
     def wait(self) -> list[Staged]:
@@ -53,12 +60,25 @@ class StagingBatch:
         return results
 
     def _abort(self) -> None:
-        for f in self._futures:
-            f.cancel()
-        wait(self._futures)
-        for f in self._futures:
-            if not f.cancelled() and f.exception() is None:
-                self._store.discard(f.result())
+        # an interrupt inside `submit` can queue work whose future was never returned: stop
+        # the pool itself, then discard whatever the workers finished
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for staged in self._done:
+            self._store.discard(staged)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in this thread meanwhile; they are handled on leaving."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
@@ -69,8 +89,9 @@ def staging(
     check: Check | None = None,
 ) -> Iterator[StagingBatch]:
     """Start staging `paths`; `check(index, staged)` runs after each copy (raise to refuse)."""
-    batch = StagingBatch(store, paths, workers, check)
+    batch = StagingBatch(store, workers, check)
     try:
+        batch._start(paths)
         yield batch
     finally:
         if not batch._committed:
