@@ -128,13 +128,17 @@ class BlobStat:
 
 @runtime_checkable
 class ObjectStore(Protocol):
-    """Content-addressed blobs. Writes are atomic; `get_*` verify content against the id."""
+    """Content-addressed blobs. Writes are atomic; `get_*` verify content against the id.
+
+    Backends subclass it explicitly to inherit the operations defined here from the others
+    (`put_file`, `commit_all`, `missing`); they override them where they can do better.
+    """
 
     url: str
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        """Store a file, hashing while copying (one read per byte): `commit(stage_file(path))`."""
-        ...
+        """Store a file, hashing while copying (one read per byte)."""
+        return self.commit(self.stage_file(path))
 
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         """Copy a file into the store's temporary area, hashing it; no blob appears yet.
@@ -149,7 +153,7 @@ class ObjectStore(Protocol):
 
     def commit_all(self, staged: list[Staged]) -> list[PutResult]:
         """`commit` each, in order; concurrently where the backend gains from it."""
-        ...
+        return [self.commit(s) for s in staged]
 
     def discard(self, staged: Staged) -> None: ...
 
@@ -159,7 +163,7 @@ class ObjectStore(Protocol):
 
     def missing(self, blobs: Iterable[str]) -> set[str]:
         """The blobs of `blobs` that are not stored, answered in bulk where the backend can."""
-        ...
+        return {b for b in blobs if not self.has(b)}
 
     def get_bytes(self, blob: str) -> bytes:
         """Return a blob's content, verified against its id."""

@@ -16,6 +16,7 @@ from blake3 import blake3
 from mlcd.errors import BackendError
 from mlcd.store.base import (
     BlobStat,
+    ObjectStore,
     PutResult,
     Staged,
     blob_at,
@@ -56,7 +57,7 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-class FsspecObjectStore:
+class FsspecObjectStore(ObjectStore):
     """Blobs under `<url>/b3/ab/cdef...`, uploaded to `<url>/tmp/` while hashed, then moved.
 
     Credentials and endpoints come from `storage_options` or, as `mlcd.yaml` gives only a URL,
@@ -129,9 +130,6 @@ class FsspecObjectStore:
             with contextlib.suppress(Exception):
                 self.fs.rm_file(tmp)
             raise
-
-    def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        return self.commit(self.stage_file(path))
 
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         # opened first: a missing source is the caller's FileNotFoundError, as in every store

@@ -6,7 +6,7 @@ import contextlib
 import os
 import stat
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -15,6 +15,7 @@ from blake3 import blake3
 from mlcd.errors import BackendError
 from mlcd.store.base import (
     BlobStat,
+    ObjectStore,
     PutResult,
     Staged,
     blob_at,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
-class LocalObjectStore:
+class LocalObjectStore(ObjectStore):
     """Blobs under `root/b3/ab/cdef...`; temp files under `root/tmp/` are renamed into place."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -66,9 +67,6 @@ class LocalObjectStore:
             os.replace(tmp, final)
         return PutResult(blob_id(hexdigest), size, new=True)
 
-    def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        return self.commit(self.stage_file(path))
-
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         tmp = self._tmp_path()
         try:
@@ -83,9 +81,6 @@ class LocalObjectStore:
 
     def commit(self, staged: Staged) -> PutResult:
         return self._commit(staged.key, staged.hexdigest, staged.size)
-
-    def commit_all(self, staged: list[Staged]) -> list[PutResult]:
-        return [self.commit(s) for s in staged]  # renames in one folder: threads only contend
 
     def discard(self, staged: Staged) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -105,9 +100,6 @@ class LocalObjectStore:
 
     def has(self, blob: str) -> bool:
         return self.path_of(blob).is_file()
-
-    def missing(self, blobs: Iterable[str]) -> set[str]:
-        return {b for b in blobs if not self.has(b)}  # a stat each: cheaper than a thread pool
 
     def get_bytes(self, blob: str) -> bytes:
         try:

@@ -6,13 +6,14 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mlcd.store.base import (
     PREFIX,
     BlobStat,
+    ObjectStore,
     PutResult,
     Staged,
     check_blob_id,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import pyarrow.fs
 
 
-class MemoryObjectStore:
+class MemoryObjectStore(ObjectStore):
     """Blobs in a dict. `corrupt()` damages one, to test what readers do with bad content."""
 
     def __init__(self) -> None:
@@ -33,9 +34,6 @@ class MemoryObjectStore:
         self.blobs: dict[str, bytes] = {}
         self.written: dict[str, float] = {}
         self.staged: dict[str, tuple[bytes, float]] = {}
-
-    def put_file(self, path: str | os.PathLike[str]) -> PutResult:
-        return self.commit(self.stage_file(path))
 
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         with open(path, "rb") as f:
@@ -46,9 +44,6 @@ class MemoryObjectStore:
 
     def commit(self, staged: Staged) -> PutResult:
         return self.put_bytes(self.staged.pop(staged.key)[0])
-
-    def commit_all(self, staged: list[Staged]) -> list[PutResult]:
-        return [self.commit(s) for s in staged]
 
     def discard(self, staged: Staged) -> None:
         self.staged.pop(staged.key, None)
@@ -64,9 +59,6 @@ class MemoryObjectStore:
     def has(self, blob: str) -> bool:
         check_blob_id(blob)
         return blob in self.blobs
-
-    def missing(self, blobs: Iterable[str]) -> set[str]:
-        return {b for b in blobs if not self.has(b)}
 
     def get_bytes(self, blob: str) -> bytes:
         check_blob_id(blob)
