@@ -198,7 +198,7 @@ def _ingest(
             _check_append_schemas(_check_append(ctx.db, name, fmt), read, fresh)
         elif todo:
             sids = [(known.get(f.abspath) or read[f.abspath]).schema_id for f in files]
-            _check_schemas(files, sids, _peek_latest(ctx.db, name), fresh, cache)
+            _check_schemas(files, sids, _latest(ctx.db, name), fresh, cache)
         puts = batch.commit()
     ingested = {
         path: Known(put.blob, read[path].rows, read[path].schema_id)
@@ -266,9 +266,20 @@ def _peek_latest(db: Database, name: str) -> DatasetVersion | None:
     a stat per file, not an ORM import.
     """
     rows = db.peek(_PEEK_LATEST, (name,))
-    return (
-        DatasetVersion.from_row(dict(zip(rows[0].keys(), rows[0], strict=True))) if rows else None
-    )
+    return DatasetVersion.from_row(dict(rows[0])) if rows else None
+
+
+def _latest(db: Database, name: str) -> DatasetVersion | None:
+    """The newest version: peeked on a SQLite file, else read through the SQL lane (PostgreSQL),
+    so that a new partition can inherit its parent's schema on every backend."""
+    rows = db.peek(_PEEK_LATEST, (name,))
+    if rows is not None:
+        return DatasetVersion.from_row(dict(rows[0])) if rows else None
+    from mlcd.data import catalog
+
+    with db.sql() as conn:
+        ds_id = catalog.dataset_id(conn, name)
+        return catalog.latest(conn, ds_id) if ds_id is not None else None
 
 
 def _existing(conn: Any, name: str) -> int:
