@@ -210,6 +210,45 @@ def test_sql_query_source(ws: Workspace, tmp_path: Path) -> None:
         ws.snapshot("orders", url)
 
 
+@pytest.mark.slow  # starts PostgreSQL
+@sqlite_only  # the source is PostgreSQL; where mlcd keeps its metadata does not matter here
+def test_postgresql_table_source(ws: Workspace, postgres_url: str) -> None:
+    """An operational PostgreSQL database: its types arrive as Arrow types, unchanged rows
+    give the same content, and the password never reaches the version's description."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE customers (id integer PRIMARY KEY, name text, balance numeric(10, 2),"
+                " active boolean, joined date, seen timestamptz)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO customers SELECT i, 'c' || i, i * 1.25, i % 2 = 0,"
+                " DATE '2024-01-01' + i, TIMESTAMPTZ '2024-01-01 12:00+00' + i * INTERVAL '1 hour'"
+                " FROM generate_series(1, 500) AS i"
+            )
+        )
+    engine.dispose()
+    url = sa.make_url(postgres_url).set(password="s3cret")  # trust auth ignores it
+    url_text = url.render_as_string(hide_password=False)
+    v = ws.snapshot("customers", url_text, table="customers").version
+    assert v.rows == 500 and "s3cret" not in v.source and "customers" in v.source
+    types = {f.name: f.type for f in v.schema.fields}
+    assert types["id"] == "int64" and types["active"] == "bool" and types["joined"] == "date32[day]"
+    assert types["balance"].startswith("decimal128(") and types["seen"].startswith(
+        "timestamp[us, tz="
+    )
+    frame = ws.load("customers").to_pandas().sort_values("id")
+    assert frame["balance"].astype(float).iloc[-1] == pytest.approx(625.0)
+    assert not ws.snapshot("customers", url_text, table="customers").created
+    with pytest.raises(QueryError, match="missing"):
+        ws.snapshot("customers", url_text, query="SELECT * FROM missing")
+
+
 def test_source_from_mlcd_yaml(ws: Workspace, sales: Path) -> None:
     config = ws.root / "mlcd.yaml"
     config.write_text(
