@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,7 +171,9 @@ def test_cli_gc(full: Workspace, cli: Cli) -> None:
     assert kept.code == 0 and "removed 0 unreferenced blobs" in kept.out and "1 younger" in kept.out
     dry = cli("gc", "--grace", "0", "--dry-run", "--json").json()
     assert dry["dry_run"] and dry["blobs"] == [orphan] and full.store.has(orphan)
-    done = cli("gc", "--grace", "0s", "--json").json()
+    refused = cli("gc", "--grace", "0s")  # not a terminal: deleting needs --yes
+    assert refused.code == 1 and "--yes" in refused.err and full.store.has(orphan)
+    done = cli("gc", "--grace", "0s", "--yes", "--json").json()
     assert done["blobs"] == [orphan] and done["bytes_freed"] == 6 and not full.store.has(orphan)
     bad = cli("gc", "--grace", "soon")
     assert bad.code == 2 and "not a duration" in bad.err
@@ -185,3 +190,24 @@ def test_fsck_repair_lets_a_snapshot_store_the_content_again(full: Workspace, sa
     assert not full.store.has(blob)
     assert full.snapshot("sales", sales, rehash=True).files_ingested == 3
     assert fsck(full).ok and len(full.load("sales@1").to_pandas()) == 300
+
+
+@pytest.mark.slow  # a real process on a terminal
+@pytest.mark.parametrize(("answer", "removed"), [("y", True), ("n", False)])
+def test_cli_gc_asks_on_a_terminal(full: Workspace, answer: str, removed: bool) -> None:
+    orphan = full.store.put_bytes(b"orphan").blob
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcd", "gc", "--grace", "0"],
+        cwd=full.root,
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(secondary)
+    os.write(primary, f"{answer}\n".encode())
+    out, err = proc.communicate(timeout=60)
+    os.close(primary)
+    assert "remove 1 unreferenced blobs (6 B)" in out + err
+    assert (proc.returncode == 0) is removed and full.store.has(orphan) is not removed

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from mlcd.maintenance import GcReport
+    from mlcd.workspace import Workspace
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
@@ -55,6 +60,9 @@ def gc(
             "stores its blobs before the rows that refer to them.",
         ),
     ] = "1h",
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Remove without asking (scripts, CI).")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Remove blobs that no dataset version, run, cached step, model or profile refers to."""
@@ -62,7 +70,11 @@ def gc(
     from mlcd.maintenance import gc as run_gc
     from mlcd.workspace import Workspace
 
-    report = run_gc(Workspace.find(), grace_s=parse_duration(grace), dry_run=dry_run)
+    ws = Workspace.find()
+    grace_s = parse_duration(grace)
+    if not (dry_run or yes):
+        _confirm(ws, run_gc(ws, grace_s=grace_s, dry_run=True))
+    report = run_gc(ws, grace_s=grace_s, dry_run=dry_run)
     if json:
         print_json(report.summary())
         return
@@ -72,6 +84,22 @@ def gc(
         f"kept {report.reachable:,} referenced and {report.kept_young:,} younger than {grace}"
         + (f"; {report.temp_removed} stale temporary files removed" if report.temp_removed else "")
     )
+
+
+def _confirm(ws: Workspace, preview: GcReport) -> None:
+    """Deleting is forever: ask on a terminal, refuse elsewhere unless --yes was given."""
+    from mlcd.cli.render import human_bytes
+    from mlcd.errors import MlcdError
+
+    if not preview.removed:
+        return
+    what = f"{len(preview.removed):,} unreferenced blobs ({human_bytes(preview.freed)})"
+    if not sys.stdin.isatty():
+        raise MlcdError(
+            f"gc would remove {what} from {ws.store.url}; nothing was removed",
+            hint="confirm with `mlcd gc --yes`; `mlcd gc --dry-run --json` lists them",
+        )
+    typer.confirm(f"remove {what} from {ws.store.url}?", abort=True)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
