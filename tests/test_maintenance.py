@@ -211,3 +211,16 @@ def test_cli_gc_asks_on_a_terminal(full: Workspace, answer: str, removed: bool) 
     os.close(primary)
     assert "remove 1 unreferenced blobs (6 B)" in out + err
     assert (proc.returncode == 0) is removed and full.store.has(orphan) is not removed
+
+
+def test_fsck_finds_a_version_whose_file_rows_disagree(full: Workspace) -> None:
+    ws_sql(full, "DELETE FROM dataset_files WHERE path LIKE 'date=2024-01-03%'")
+    report = fsck(full, verify=False)
+    (problem,) = report.problems
+    assert problem.kind == "inconsistent" and problem.used_by == "sales@1"
+    assert "2 files, 200 rows" in problem.detail and "says 3 files, 300 rows" in problem.detail
+
+
+def ws_sql(ws: Workspace, sql: str) -> None:
+    with ws.db.sql(write=True) as conn:
+        conn.execute(sql)

@@ -36,7 +36,7 @@ class Problem:
     """A reachable blob that is missing or damaged, and the first thing that refers to it."""
 
     blob: str
-    kind: str  # "missing" or "corrupt"
+    kind: str  # "missing", "corrupt", or "inconsistent" (a dataset version's rows disagree)
     used_by: str
     detail: str = ""
 
@@ -156,6 +156,7 @@ def fsck(
     never overwritten, so only then can a new snapshot, run or registration store it afresh.
     """
     refs, problems = references(ws)
+    problems += _inconsistent_versions(ws)
     store = ws.store
     stored = set(store.iter_blobs())
     report = FsckReport(reachable=len(refs), stored=len(stored), problems=problems)
@@ -182,6 +183,38 @@ def fsck(
                         detail += "; removed"
                     report.problems.append(Problem(blob, "corrupt", refs[blob], detail))
     return report
+
+
+def _inconsistent_versions(ws: Workspace) -> list[Problem]:
+    """Dataset versions whose file rows disagree with the version row: its content id, file
+    count, rows or bytes (a half-written version would show here)."""
+    from mlcd.data.manifest import FileEntry, content_id
+
+    with ws.db.sql() as conn:
+        versions = conn.execute(
+            "SELECT v.id, d.name, v.number, v.content_id, v.format, v.files, v.rows, v.bytes"
+            " FROM dataset_versions v JOIN datasets d ON d.id = v.dataset_id"
+            " ORDER BY d.name, v.number"
+        )
+        files = conn.execute("SELECT version_id, path, blob, size, rows FROM dataset_files")
+    by_version: dict[int, list[FileEntry]] = {}
+    for f in files:
+        entry = FileEntry(f["path"], f["blob"], f["size"], f["rows"])
+        by_version.setdefault(f["version_id"], []).append(entry)
+    problems = []
+    for v in versions:
+        entries = by_version.get(v["id"], [])
+        found = (len(entries), sum(e.rows for e in entries), sum(e.size for e in entries))
+        expected = (v["files"], v["rows"], v["bytes"])
+        if content_id(v["format"], entries) != v["content_id"] or found != expected:
+            detail = (
+                f"its files give content {content_id(v['format'], entries)}, "
+                f"{found[0]} files, {found[1]} rows, {found[2]} bytes; "
+                f"the version says {expected[0]} files, {expected[1]} rows, {expected[2]} bytes"
+            )
+            ref = f"{v['name']}@{v['number']}"
+            problems.append(Problem(v["content_id"], "inconsistent", ref, detail))
+    return problems
 
 
 def _hash_stored(store: ObjectStore, blob: str) -> str | None:
