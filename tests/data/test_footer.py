@@ -132,3 +132,46 @@ def test_large_footers_are_left_to_pyarrow(tmp_path: Path) -> None:
 
 def test_missing_file_gives_none(tmp_path: Path) -> None:
     assert read_footer(tmp_path / "nope.parquet") is None
+
+
+def with_footer(footer: bytes) -> bytes:
+    return b"PAR1" + b"\x00" * 8 + footer + len(footer).to_bytes(4, "little") + b"PAR1"
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        b"\x15\x02" + b"\x1c" * 5000 + b"\x00" * 5001,  # nested deeper than any real footer
+        b"\x15" + b"\xff" * 6 + b"\x01" + b"\x00",  # an i32 varint longer than 5 bytes
+        b"\x19\xfe" + b"\x00",  # a list of an unknown element type
+    ],
+    ids=["deep", "long-varint", "bad-list-type"],
+)
+def test_hostile_footers_give_none(tmp_path: Path, footer: bytes) -> None:
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(with_footer(footer))
+    assert read_footer(path) is None
+
+
+def test_a_damaged_footer_is_never_taken_for_a_good_one(tmp_path: Path) -> None:
+    """Whenever a footer with one byte changed still decodes to a known footprint, pyarrow
+    reads the same rows from it: mlcd never accepts a footer that pyarrow would refuse."""
+    good = tmp_path / "good.parquet"
+    pq.write_table(varied_table(40), good, row_group_size=7)
+    data = good.read_bytes()
+    start = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    known = read_footer(good)
+    assert known is not None
+    rng = np.random.default_rng(7)
+    damaged = tmp_path / "damaged.parquet"
+    accepted = 0
+    for _ in range(400):
+        mutated = bytearray(data)
+        mutated[rng.integers(start, len(data) - 8)] = rng.integers(0, 256)
+        damaged.write_bytes(bytes(mutated))
+        footer = read_footer(damaged)
+        if footer is None or footer.footprint != known.footprint:
+            continue  # pyarrow reads it and reports what is wrong
+        accepted += 1
+        assert pq.ParquetFile(damaged).metadata.num_rows == footer.rows
+    assert accepted > 50  # the test did exercise the fast path
