@@ -150,8 +150,8 @@ def test_gc_removes_old_unreferenced_blobs_only(full: Workspace) -> None:
 def test_gc_removes_stale_temporary_files(full: Workspace, tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"staged by a writer that was killed")
     staged = full.store.stage_file(tmp_path / "f")
-    assert gc(full).temp_removed == 0  # young: its writer may still commit it
-    past = time.time() - 7200
+    assert gc(full, grace_s=0).temp_removed == 0  # a day to commit, whatever the grace
+    past = time.time() - 2 * 86400
     os.utime(staged.key, (past, past))
     assert gc(full).temp_removed == 1 and not Path(staged.key).exists()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_GRACE_S = 3600.0  # a blob younger than this may belong to work still in flight
+TEMP_GRACE_S = 86400.0  # a staged file younger than this may still be committed
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,6 @@ def gc(ws: Workspace, grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -
         if not dry_run:
             store.delete(blob)
         report.removed.append((blob, stat.size))
-    if not dry_run:
-        report.temp_removed = store.clean_temp(before=cutoff)
+    if not dry_run:  # a snapshot may stage for long before it commits: temp files get a day
+        report.temp_removed = store.clean_temp(before=time.time() - max(grace_s, TEMP_GRACE_S))
     return report

@@ -399,3 +399,22 @@ def test_corrupt_parquet_with_a_known_footprint_is_refused(ws: Workspace, sales:
     with pytest.raises(SourceError, match=r"date=2024-01-04/part-0\.parquet"):
         ws.snapshot("sales", sales)
     assert [v.number for v in ws.log("sales")] == [1]
+
+
+def test_a_file_removed_during_the_snapshot_is_named(
+    ws: Workspace, sales: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcd.data import snapshot
+
+    scan = snapshot.scan
+    victim = sales / "date=2024-01-02" / "part-0.parquet"
+
+    def scan_then_remove(*args: object) -> object:
+        files = scan(*args)  # type: ignore[arg-type]
+        victim.unlink()  # after the listing, before the copy
+        return files
+
+    monkeypatch.setattr(snapshot, "scan", scan_then_remove)
+    with pytest.raises(SourceError, match=f"cannot read {victim}"):
+        ws.snapshot("sales", sales)
+    assert stored_blobs(ws) == set() and ws.datasets() == []

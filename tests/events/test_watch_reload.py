@@ -37,3 +37,24 @@ def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
         stop.set()
         watcher.join(10)
     assert not watcher.is_alive()
+
+
+def test_watch_keeps_the_last_good_on_when_an_event_type_is_unknown(hooked: Hooked) -> None:
+    ws = hooked.configure({DATASET_SNAPSHOT: "echo {subject} >> fired.txt"})
+    writer = hooked.ws()
+    stop = threading.Event()
+    errors: list[ConfigError] = []
+    watcher = threading.Thread(
+        target=ws.watch, args=(0.05,), kwargs={"stop": stop, "on_config_error": errors.append}
+    )
+    watcher.start()
+    try:
+        hooked.configure({"dataset_snapshott": "echo typo"})  # loads, but names no event type
+        wait_for(lambda: len(errors) > 0)
+        writer.snapshot("sales", write_partitions(ws.root / "data", ["2024-01-01"]))
+        wait_for(lambda: hooked.lines("fired.txt") == ["sales@1"])
+        assert "dataset_snapshott" in errors[0].message
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +76,39 @@ def test_leaving_without_commit_discards(tmp_path: Path) -> None:
     with staging(store, make_files(tmp_path, 3), 2) as batch:
         batch.wait()
     assert list(store.iter_blobs()) == [] and leftovers(store) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
+def test_a_second_user_stores_content_another_user_stored(tmp_path: Path) -> None:
+    """A shared local store: blobs are read-only and owned by whoever stored them first, so
+    the second user cannot touch their time; replacing them with the same bytes works."""
+    shared = Path(tempfile.mkdtemp(prefix="mlcd-shared-"))  # outside pytest's 0700 folders
+    try:
+        src = shared / "data.bin"
+        src.write_bytes(b"the same bytes" * 1000)
+        first = LocalObjectStore(shared / "objects").put_file(src)
+        for folder in [shared, *(p for p in shared.rglob("*") if p.is_dir())]:
+            folder.chmod(0o777)
+        code = (
+            "import sys; from mlcd.store import LocalObjectStore as S; "
+            f"p = S({str(shared / 'objects')!r}).put_file({str(src)!r}); print(p.blob, p.new)"
+        )
+        done = subprocess.run(
+            [
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                sys.executable,
+                "-c",
+                code,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == [first.blob, "False"]
+        store = LocalObjectStore(shared / "objects")
+        assert store.get_bytes(first.blob) == src.read_bytes() and leftovers(store) == []
+    finally:
+        shutil.rmtree(shared)

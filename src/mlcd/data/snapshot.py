@@ -27,7 +27,7 @@ from mlcd.errors import NotFoundError, SourceError
 from mlcd.identity import current_user
 from mlcd.names import Ref, validate_name
 from mlcd.store import Staged, hash_file
-from mlcd.store.staging import Check, staging
+from mlcd.store.staging import Check, StagingBatch, staging
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -191,7 +191,7 @@ def _ingest(
     footers: list[Footer | None] = [None] * len(todo)
     with staging(ctx.store, paths, workers, _after_copy(todo, fmt, footers, progress)) as batch:
         preload(todo, fmt, cache)
-        batch.wait()
+        _wait_for_copies(batch, paths)
         read = read_all(todo, fmt, cache, workers, footers)
         fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
         if todo and append:
@@ -386,6 +386,20 @@ def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
 
 def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
+
+
+def _wait_for_copies(batch: StagingBatch, sources: list[str]) -> None:
+    """Wait for the staged copies; a source file that vanished or became unreadable meanwhile
+    is the user's SourceError, naming it (any other OSError is the store's)."""
+    try:
+        batch.wait()
+    except OSError as exc:
+        if exc.filename not in sources:
+            raise
+        raise SourceError(
+            f"cannot read {exc.filename}: {exc.strerror}",
+            hint="it changed or was removed while it was being snapshotted; snapshot again",
+        ) from exc
 
 
 def _after_copy(

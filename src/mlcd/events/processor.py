@@ -178,9 +178,12 @@ def watch(
     stop = stop or threading.Event()
     count = 0
     while not stop.is_set():
+        previous = ws.config
         try:
             ws.reload_config()
+            parse_actions(ws.config.on)  # an unknown event type or placeholder, too
         except ConfigError as exc:
+            ws.config = previous
             if on_config_error is not None:
                 on_config_error(exc)
         count += len(

@@ -138,7 +138,12 @@ class ObjectStore(Protocol):
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         """Store a file, hashing while copying (one read per byte)."""
-        return self.commit(self.stage_file(path))
+        staged = self.stage_file(path)
+        try:
+            return self.commit(staged)
+        except BaseException:
+            self.discard(staged)
+            raise
 
     def stage_file(self, path: str | os.PathLike[str]) -> Staged:
         """Copy a file into the store's temporary area, hashing it; no blob appears yet.

@@ -57,8 +57,11 @@ class LocalObjectStore(ObjectStore):
         final = os.path.join(self.url, fanout(hexdigest))
         if os.path.exists(final):  # deduplicated: the same content is already stored
             with contextlib.suppress(FileNotFoundError):  # ... unless a gc just removed it
-                os.utime(final)  # in use again: `mlcd gc` must see it as young
-                os.unlink(tmp)
+                try:
+                    os.utime(final)  # in use again: `mlcd gc` must see it as young
+                    os.unlink(tmp)
+                except PermissionError:  # another user's blob: ours, the same bytes, replaces it
+                    os.replace(tmp, final)
                 return PutResult(blob_id(hexdigest), size, new=False)
         try:
             os.replace(tmp, final)
