@@ -418,3 +418,37 @@ def test_a_file_removed_during_the_snapshot_is_named(
     with pytest.raises(SourceError, match=f"cannot read {victim}"):
         ws.snapshot("sales", sales)
     assert stored_blobs(ws) == set() and ws.datasets() == []
+
+
+def test_a_reused_blob_collected_meanwhile_fails_the_snapshot_not_the_data(
+    ws: Workspace, sales: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot that never committed leaves blobs the stat index knows but no version holds;
+    if a concurrent gc removes one while the next snapshot reuses it, that snapshot fails."""
+    from mlcd.data import catalog
+    from mlcd.maintenance import fsck
+
+    ws.snapshot("sales", sales)
+    write_partitions(sales, ["2024-01-04"], seed=4)
+    insert = catalog.insert_version
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # after the blobs were stored, before the version row
+
+    monkeypatch.setattr(catalog, "insert_version", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ws.snapshot("sales", sales)
+    orphan = hash_file(sales / "date=2024-01-04" / "part-0.parquet")
+    assert ws.store.has(orphan)
+
+    def gc_meanwhile(*args: object, **kwargs: object) -> None:
+        ws.store.delete(orphan)
+        insert(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(catalog, "insert_version", gc_meanwhile)
+    with pytest.raises(SourceError, match="removed from the store meanwhile"):
+        ws.snapshot("sales", sales)
+    monkeypatch.setattr(catalog, "insert_version", insert)
+    assert [v.number for v in ws.log("sales")] == [1]
+    assert ws.snapshot("sales", sales).version.number == 2  # stored afresh
+    assert fsck(ws).ok

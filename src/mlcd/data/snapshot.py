@@ -235,6 +235,7 @@ def _ingest(
             return SnapshotResult(parent, False, len(todo), _nbytes(todo), len(known))
         version = _new_version(cache, name, fmt, entries, cid, parent, description, message, fresh)
         catalog.insert_version(conn, ds_id, version, entries)
+        _check_reused(ctx.store, conn, name, parent, known)
         from mlcd.events.log import DATASET_SNAPSHOT, emit
 
         emit(
@@ -386,6 +387,26 @@ def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
 
 def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
+
+
+def _check_reused(
+    store: ObjectStore, conn: Any, name: str, parent: DatasetVersion | None, known: dict[str, Known]
+) -> None:
+    """Blobs reused through the stat index that the parent does not hold (left by a snapshot
+    that never committed) may have been removed by a concurrent `mlcd gc` since this snapshot
+    looked: checked again inside the transaction, so no version refers to a missing blob."""
+    from mlcd.data import catalog
+
+    reused = {k.blob for k in known.values()}
+    if parent is not None and reused:
+        reused -= {f.blob for f in catalog.resolve(conn, Ref(name, parent.number), True).files}
+    gone = store.missing(reused) if reused else set()
+    if gone:
+        raise SourceError(
+            f"{len(gone)} blob(s) this snapshot reuses were removed from the store meanwhile "
+            "(a concurrent `mlcd gc`?); nothing was committed",
+            hint="snapshot again: the files will be stored afresh",
+        )
 
 
 def _wait_for_copies(batch: StagingBatch, sources: list[str]) -> None:
