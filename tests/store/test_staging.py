@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,29 @@ def test_a_second_user_stores_content_another_user_stored(tmp_path: Path) -> Non
         assert store.get_bytes(first.blob) == src.read_bytes() and leftovers(store) == []
     finally:
         shutil.rmtree(shared)
+
+
+def test_an_abandoned_batch_stops_a_long_copy_at_once(tmp_path: Path) -> None:
+    """Ctrl-C while a large file is copied: the copy stops within a chunk, leaving nothing."""
+    store = LocalObjectStore(tmp_path / "objects")
+    fifo = tmp_path / "endless"
+    os.mkfifo(fifo)
+    feeding = threading.Event()
+
+    def feed() -> None:  # a file that takes 10 s to read
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as out:
+            for _ in range(200):
+                out.write(b"x" * (1 << 20))
+                out.flush()
+                feeding.set()
+                time.sleep(0.05)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), staging(store, [str(fifo)], 1):
+        assert feeding.wait(10)
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 3, "the copy was waited for, not stopped"
+    assert list(store.iter_blobs()) == [] and leftovers(store) == []
+    feeder.join(10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
@@ -44,16 +45,25 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     return blob_id(hasher.hexdigest())
 
 
-def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:
+class CopyCancelled(Exception):
+    """A copy stopped because its batch was abandoned (Ctrl-C, a refused snapshot)."""
+
+
+def copy_hashing(
+    src: BinaryIO, dst: BinaryIO, cancel: threading.Event | None = None
+) -> tuple[str, int]:
     """Copy `src` to `dst` in fixed-size chunks, hashing the bytes as they pass.
 
-    One read per byte and bounded memory; returns (hex digest, size).
+    One read per byte and bounded memory; returns (hex digest, size). Setting `cancel` stops
+    it within a chunk (CopyCancelled).
     """
     hasher = blake3()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
     while n := src.readinto(buf):  # type: ignore[attr-defined]
+        if cancel is not None and cancel.is_set():
+            raise CopyCancelled
         hasher.update(view[:n])
         dst.write(view[:n])
         size += n
@@ -145,10 +155,13 @@ class ObjectStore(Protocol):
             self.discard(staged)
             raise
 
-    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+    def stage_file(
+        self, path: str | os.PathLike[str], cancel: threading.Event | None = None
+    ) -> Staged:
         """Copy a file into the store's temporary area, hashing it; no blob appears yet.
 
-        Lets a caller copy while it still validates, then `commit` all or `discard` all.
+        Lets a caller copy while it still validates, then `commit` all or `discard` all;
+        setting `cancel` stops the copy within a chunk (CopyCancelled, nothing left behind).
         """
         ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
@@ -131,13 +132,15 @@ class FsspecObjectStore(ObjectStore):
                 self.fs.rm_file(tmp)
             raise
 
-    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+    def stage_file(
+        self, path: str | os.PathLike[str], cancel: threading.Event | None = None
+    ) -> Staged:
         # opened first: a missing source is the caller's FileNotFoundError, as in every store
         with open(path, "rb", buffering=0) as src:
 
             def write(tmp: str) -> Staged:
                 with self.fs.open(tmp, "wb") as out:
-                    hexdigest, size = copy_hashing(src, out)
+                    hexdigest, size = copy_hashing(src, out, cancel)
                 return Staged(tmp, hexdigest, size)
 
             return self._guarded(write)

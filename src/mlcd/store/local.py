@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,11 +71,13 @@ class LocalObjectStore(ObjectStore):
             os.replace(tmp, final)
         return PutResult(blob_id(hexdigest), size, new=True)
 
-    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+    def stage_file(
+        self, path: str | os.PathLike[str], cancel: threading.Event | None = None
+    ) -> Staged:
         tmp = self._tmp_path()
         try:
             with open(path, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as out:
-                hexdigest, size = copy_hashing(src, out)
+                hexdigest, size = copy_hashing(src, out, cancel)
                 os.fchmod(out.fileno(), _READ_ONLY)  # blobs are immutable: no editing in place
             return Staged(str(tmp), hexdigest, size)
         except BaseException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,7 +36,9 @@ class MemoryObjectStore(ObjectStore):
         self.written: dict[str, float] = {}
         self.staged: dict[str, tuple[bytes, float]] = {}
 
-    def stage_file(self, path: str | os.PathLike[str]) -> Staged:
+    def stage_file(
+        self, path: str | os.PathLike[str], cancel: threading.Event | None = None
+    ) -> Staged:
         with open(path, "rb") as f:
             data = f.read()
         key = uuid.uuid4().hex

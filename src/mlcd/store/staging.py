@@ -28,6 +28,7 @@ class StagingBatch:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mlcd-stage")
         self._futures: list[Future[Staged]] = []
         self._done: list[Staged] = []  # by the workers: complete even if a submit was cut short
+        self._cancel = threading.Event()  # stops running copies within a chunk
         self._committed = False
 
     def _start(self, paths: list[str]) -> None:
@@ -38,7 +39,7 @@ class StagingBatch:
                 self._futures.append(self._pool.submit(self._stage, i, path))
 
     def _stage(self, index: int, path: str) -> Staged:
-        staged = self._store.stage_file(path)
+        staged = self._store.stage_file(path, self._cancel)
         if self._check is not None:
             try:
                 self._check(index, staged)
@@ -61,7 +62,8 @@ class StagingBatch:
 
     def _abort(self) -> None:
         # an interrupt inside `submit` can queue work whose future was never returned: stop
-        # the pool itself, then discard whatever the workers finished
+        # the pool itself (running copies stop within a chunk), then discard what finished
+        self._cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         for staged in self._done:
             self._store.discard(staged)
