@@ -202,7 +202,13 @@ def test_sql_query_source(ws: Workspace, tmp_path: Path) -> None:
     assert ws.load("orders").to_pandas()["amount"].sum() == pytest.approx(
         sum(i * 1.5 for i in range(10))
     )
-    assert ws.snapshot("orders", url, table="orders").version.rows == 1000
+    whole = ws.snapshot("orders", url, table="orders").version
+    assert whole.rows == 1000
+    assert {f.name: f.type for f in whole.schema.fields} == {
+        "id": "int64",
+        "amount": "double",
+        "note": "string",  # declared TEXT: a string column, though every value is NULL
+    }
     assert not ws.snapshot("orders", url, table="orders").created  # same rows, same content
     with pytest.raises(QueryError, match="no such table"):
         ws.snapshot("orders", url, table="missing")
@@ -222,7 +228,7 @@ def test_postgresql_table_source(ws: Workspace, postgres_url: str) -> None:
         conn.execute(
             sa.text(
                 "CREATE TABLE customers (id integer PRIMARY KEY, name text, balance numeric(10, 2),"
-                " active boolean, joined date, seen timestamptz)"
+                " active boolean, joined date, seen timestamptz, note varchar(20))"
             )
         )
         conn.execute(
@@ -239,14 +245,31 @@ def test_postgresql_table_source(ws: Workspace, postgres_url: str) -> None:
     assert v.rows == 500 and "s3cret" not in v.source and "customers" in v.source
     types = {f.name: f.type for f in v.schema.fields}
     assert types["id"] == "int64" and types["active"] == "bool" and types["joined"] == "date32[day]"
-    assert types["balance"].startswith("decimal128(") and types["seen"].startswith(
-        "timestamp[us, tz="
-    )
+    # the declared types, not what the values happen to need
+    assert types["balance"] == "decimal128(10, 2)" and types["seen"] == "timestamp[us, tz=UTC]"
+    assert types["note"] == "string"  # no value yet, still its type
     frame = ws.load("customers").to_pandas().sort_values("id")
     assert frame["balance"].astype(float).iloc[-1] == pytest.approx(625.0)
     assert not ws.snapshot("customers", url_text, table="customers").created
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO customers (id, balance) VALUES (501, 99999999.99)"))
+    engine.dispose()
+    v2 = ws.snapshot("customers", url_text, table="customers").version
+    assert v2.rows == 501 and v2.schema.fields == v.schema.fields  # a stable schema
     with pytest.raises(QueryError, match="missing"):
         ws.snapshot("customers", url_text, query="SELECT * FROM missing")
+
+
+def test_sqlite_values_of_mixed_kinds(ws: Workspace, tmp_path: Path) -> None:
+    """SQLite keeps any value in any column: values that fit no single type arrive as text."""
+    db = tmp_path / "loose.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE t (n INTEGER, m)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, 1.5), ("two", "x"), (None, None)])
+    v = ws.snapshot("loose", f"sqlite:///{db}", table="t").version
+    assert {f.name: f.type for f in v.schema.fields} == {"n": "string", "m": "string"}
+    assert ws.load("loose").to_arrow().column("n").to_pylist() == ["1", "two", None]
 
 
 def test_source_from_mlcd_yaml(ws: Workspace, sales: Path) -> None:

@@ -146,7 +146,7 @@ def _materialised(
                     hint="pass --query 'SELECT ...' or --table NAME",
                 )
             sql = query or f'SELECT * FROM "{validate_name(table or "", "table")}"'
-            write_query(source, sql, dest)
+            write_query(source, sql, dest, table=table)
             yield dest, f"{_redact(source)} :: {sql}", False
         else:
             write_table(source, dest)
