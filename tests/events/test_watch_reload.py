@@ -3,16 +3,20 @@ malformed edit keeps the last good one in force."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 from mlcd.errors import ConfigError
 from mlcd.events.log import DATASET_SNAPSHOT
+from mlcd.workspace import Workspace
 from tests.conftest import write_partitions
 from tests.events.conftest import Hooked, wait_for
 
 
-def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
-    ws = hooked.configure({})
+@contextlib.contextmanager
+def watching(ws: Workspace) -> Iterator[list[ConfigError]]:
+    """`ws.watch` in a thread for the block; yields the config errors it reports."""
     stop = threading.Event()
     errors: list[ConfigError] = []
     watcher = threading.Thread(
@@ -20,6 +24,16 @@ def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
     )
     watcher.start()
     try:
+        yield errors
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive()
+
+
+def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
+    ws = hooked.configure({})
+    with watching(ws) as errors:
         src = write_partitions(ws.root / "data", ["2024-01-01"])
         hooked.configure({DATASET_SNAPSHOT: "echo {subject} >> fired.txt"})
         hooked.ws().snapshot("sales", src)
@@ -33,28 +47,14 @@ def test_watch_follows_edits_of_on(hooked: Hooked) -> None:
         writer.snapshot("sales", src)
         wait_for(lambda: hooked.lines("fired.txt") == ["sales@1", "sales@2"])
         assert "unknown_key" in errors[0].message
-    finally:
-        stop.set()
-        watcher.join(10)
-    assert not watcher.is_alive()
 
 
 def test_watch_keeps_the_last_good_on_when_an_event_type_is_unknown(hooked: Hooked) -> None:
     ws = hooked.configure({DATASET_SNAPSHOT: "echo {subject} >> fired.txt"})
     writer = hooked.ws()
-    stop = threading.Event()
-    errors: list[ConfigError] = []
-    watcher = threading.Thread(
-        target=ws.watch, args=(0.05,), kwargs={"stop": stop, "on_config_error": errors.append}
-    )
-    watcher.start()
-    try:
+    with watching(ws) as errors:
         hooked.configure({"dataset_snapshott": "echo typo"})  # loads, but names no event type
         wait_for(lambda: len(errors) > 0)
         writer.snapshot("sales", write_partitions(ws.root / "data", ["2024-01-01"]))
         wait_for(lambda: hooked.lines("fired.txt") == ["sales@1"])
         assert "dataset_snapshott" in errors[0].message
-    finally:
-        stop.set()
-        watcher.join(10)
-    assert not watcher.is_alive()
