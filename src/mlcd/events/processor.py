@@ -180,7 +180,13 @@ def watch(
     while not stop.is_set():
         previous = ws.config
         try:
-            ws.reload_config()
+            if ws.reload_config():
+                # an editor may be writing it: adopt an edit only once it reads the same twice
+                edited = ws.config
+                stop.wait(min(interval, 0.2))
+                ws.reload_config()
+                if ws.config != edited:
+                    ws.config = previous
             parse_actions(ws.config.on)  # an unknown event type or placeholder, too
         except ConfigError as exc:
             ws.config = previous
