@@ -224,3 +224,9 @@ def test_fsck_finds_a_version_whose_file_rows_disagree(full: Workspace) -> None:
 def ws_sql(ws: Workspace, sql: str) -> None:
     with ws.db.sql(write=True) as conn:
         conn.execute(sql)
+
+
+def test_fsck_reports_progress_per_blob(full: Workspace) -> None:
+    calls: list[tuple[int, int]] = []
+    report = fsck(full, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, report.verified)] * report.verified and report.verified > 5

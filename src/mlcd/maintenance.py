@@ -149,7 +149,7 @@ def fsck(
     verify: bool = True,
     repair: bool = False,
     workers: int = 4,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> FsckReport:
     """Check every reachable blob is stored and (with `verify`) hashes to its id.
 
@@ -171,7 +171,7 @@ def fsck(
         def check(blob: str) -> str | None:
             actual = _hash_stored(store, blob)
             if progress is not None:
-                progress(1)
+                progress(1, len(todo))  # (blobs just re-hashed, blobs to re-hash)
             return actual
 
         with ThreadPoolExecutor(workers) as pool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -54,5 +54,33 @@ def ingest_bar(label: str, quiet: bool) -> Iterator[IngestBar | None]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*columns, console=err.get(), transient=True) as bar:
         yield IngestBar(bar, label)
+
+
+@contextmanager
+def count_bar(label: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A bar of items done out of a total, for long checks such as `mlcd fsck`; yields
+    `advance(done, total)` (None off a terminal or with --quiet). Thread-safe."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from mlcd.cli.render import err
+
+    lock = threading.Lock()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err.get(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            with lock:
+                bar.update(task, advance=done, total=total)
+
+        yield advance

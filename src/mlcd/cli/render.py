@@ -19,12 +19,16 @@ class _LazyConsole:
         self.stderr = stderr
         self.console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def get(self) -> Console:
+        """The rich Console itself (what rich's own objects, such as Progress, want)."""
         if self.console is None:
             from rich.console import Console
 
             self.console = Console(stderr=self.stderr, highlight=False, soft_wrap=True)
-        return getattr(self.console, name)
+        return self.console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
 
 
 out: Any = _LazyConsole(stderr=False)

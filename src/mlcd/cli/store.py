@@ -27,11 +27,14 @@ def fsck(
     json: JsonOpt = False,
 ) -> None:
     """Check that every blob the DB refers to is stored and intact (exit 1 if not)."""
+    from mlcd.cli.progress import count_bar
     from mlcd.cli.render import out, print_json, table
+    from mlcd.cli.state import options
     from mlcd.maintenance import fsck as run_fsck
     from mlcd.workspace import Workspace
 
-    report = run_fsck(Workspace.find(), verify=not no_verify, repair=repair)
+    with count_bar("fsck: re-hashing blobs", options.quiet or json) as advance:
+        report = run_fsck(Workspace.find(), verify=not no_verify, repair=repair, progress=advance)
     if json:
         print_json(report.summary())
     else:
