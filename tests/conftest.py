@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,18 @@ def age(path: Path, seconds: float = 60) -> None:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     for p in files:
         os.utime(p, (past, past))
+
+
+def git(root: Path, *args: str) -> str:
+    """`git ARGS` in `root` (with an identity for commits); its output, stripped."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
 
 
 def write_partitions(

@@ -13,19 +13,9 @@ import yaml
 from mlcd.errors import HookError
 from mlcd.events.hooks import BACKUP_SUFFIX, MARKER
 from mlcd.workspace import Workspace
+from tests.conftest import git
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from mlcd.pipeline.files import StoredPath, tree_files
 from mlcd.pipeline.keys import code_files
 from mlcd.pipeline.spec import build_pipeline
 from mlcd.store import hash_file
-from tests.conftest import write_partitions
+from tests.conftest import git, write_partitions
 from tests.pipeline.conftest import Project, statuses
 from tests.postgres import BACKENDS
 
@@ -691,17 +690,6 @@ def repo(bare: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Proj
     git(bare.root, "add", ".")
     git(bare.root, "commit", "-q", "-m", "first")
     return bare
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def test_require_clean_runs_on_a_clean_tree_and_records_the_commit(repo: Project) -> None:

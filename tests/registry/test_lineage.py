@@ -5,7 +5,6 @@ environment made this?" and "which models were trained on this dataset version?"
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import yaml
 from mlcd.events.log import MODEL_REGISTERED, list_events
 from mlcd.workspace import Workspace
 from tests.cli.conftest import Cli, assert_error, mlcd
-from tests.conftest import write_partitions
+from tests.conftest import git, write_partitions
 
 TRAIN = '''\
 """Train a channel classifier on the pinned sales snapshot."""
@@ -58,17 +57,6 @@ STEPS = {
         },
     }
 }
-
-
-def git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")

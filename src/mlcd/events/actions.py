@@ -14,11 +14,9 @@ that a command receives as one word each, never code the shell would interpret.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
-import signal
 import string
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from urllib.parse import urlsplit
 
 from mlcd.errors import ConfigError
 from mlcd.events.log import TYPES, Event
+from mlcd.processes import stop_group
 
 # the event's own fields, then payload keys (run_finished: run, status; dataset_snapshot:
 # dataset, version; model_registered: model, version; alias_moved: model, version, alias,
@@ -230,7 +229,7 @@ def run_shell(command: str, event: Event, cwd: Path) -> Outcome:
     try:
         stdout, _ = proc.communicate()
     except BaseException:  # Ctrl-C: stop the command and everything it started, then unwind
-        _stop_group(proc)
+        stop_group(proc, grace=3)
         raise
     output = stdout.decode(errors="replace")[-_TAIL:]
     code = proc.returncode
@@ -239,16 +238,6 @@ def run_shell(command: str, event: Event, cwd: Path) -> Outcome:
     how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
     tail = output.strip()
     return Outcome(f"command failed ({how})" + (f": {tail}" if tail else ""), output)
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=3)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def post_webhook(

@@ -7,11 +7,9 @@ wait on step processes, so `-j N` runs independent steps side by side safely.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +39,7 @@ from mlcd.pipeline.files import (
 from mlcd.pipeline.keys import step_key
 from mlcd.pipeline.params import apply_overrides, load_params, select
 from mlcd.pipeline.spec import Pipeline, Step, build_pipeline
+from mlcd.processes import stop_group
 
 if TYPE_CHECKING:
     from mlcd.workspace import Workspace
@@ -442,12 +441,7 @@ class _Run:
     def _kill_running(self) -> None:
         for proc in list(self.running.values()):
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                    proc.wait(timeout=5)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
+                stop_group(proc, grace=5)
 
     def _save(self, result: StepResult) -> StepResult:
         """Store a successful step's outputs and metrics, check determinism, fill the cache."""
