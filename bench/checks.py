@@ -37,17 +37,14 @@ the interpreter of each tool's own venv; they import only the standard library a
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime as dt
 import json
 import math
 import os
 import platform
 import re
-import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +52,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import harness
+from harness import quiet, rmtree, write_section
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "checks"
@@ -435,26 +435,6 @@ def run_pandera(data: Path, rows: int) -> None:
 
 # -- measuring ---------------------------------------------------------------------------------
 
-# The measured command is forked by this tiny launcher, not by the benchmark itself: Linux
-# counts the RSS a child had before exec (its copy of the parent, or with vfork the parent
-# itself) in its ru_maxrss. The launcher (`python -S`, nothing imported) keeps that floor at a
-# few MB, far below any tool here. Wall time is taken in the launcher, from fork to reap.
-LAUNCHER = """
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-code = os.waitstatus_to_exitcode(status)
-with open(sys.argv[1], "w") as f:
-    f.write(repr((wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, code)))
-"""
-
 
 @dataclass
 class Run:
@@ -467,48 +447,21 @@ class Run:
     cannot: list[str] = field(default_factory=list)
 
 
-def cpu_busy() -> float:
-    """CPU seconds the whole machine has been busy since boot (all cores, not idle/iowait)."""
-    with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-QUIET = {"waited": 0.0, "loud": 0}  # time spent waiting for a quiet machine; runs started loud
-
-
-def wait_quiet(limit: float = 15.0, window: float = 0.5, cores: float = 0.3) -> None:
-    """Wait until the machine is idle (under `cores` busy over `window`), at most `limit` s:
-    other work (a test suite, a build) steals one of the two cores and inflates wall times.
-    A run that starts anyway is counted in QUIET["loud"]."""
-    start = time.perf_counter()
-    while True:
-        busy = cpu_busy()
-        time.sleep(window)
-        if (cpu_busy() - busy) / window < cores:
-            break
-        if time.perf_counter() - start > limit:
-            QUIET["loud"] += 1
-            break
-    QUIET["waited"] += time.perf_counter() - start
+def wait_quiet() -> None:
+    harness.wait_quiet(limit=15.0, window=0.5, cores=0.3)
 
 
 def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
     wait_quiet()
-    with tempfile.TemporaryDirectory() as tmp:
-        rusage = Path(tmp) / "rusage"
-        out, err = Path(tmp) / "out", Path(tmp) / "err"
-        launcher = [sys.executable, "-S", "-c", LAUNCHER, str(rusage), *cmd]
-        busy = cpu_busy()
-        with out.open("wb") as fo, err.open("wb") as fe:
-            subprocess.run(launcher, cwd=cwd, env=env, stdout=fo, stderr=fe, check=False)
-        busy = cpu_busy() - busy
-        wall, cpu, maxrss_kb, code = ast.literal_eval(rusage.read_text())
-        stdout = out.read_text(errors="replace")
-        stderr = err.read_text(errors="replace")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        wall, cpu, rss_mb, code, others = harness.launch(cmd, cwd, env, out, err)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
     if code != 0 and not (cmd[-1] == "--json" and code == 1):  # mlcd check: 1 = a check failed
         sys.exit(f"FAILED ({code}): {' '.join(cmd)}\n{stdout[-3000:]}\n{stderr[-3000:]}")
-    run = Run(wall, cpu, maxrss_kb / 1024, None, max(0.0, busy - cpu))
+    run = Run(wall, cpu, rss_mb, None, others)
     for line in stdout.splitlines():
         if line.startswith("BENCH "):
             data = json.loads(line[6:])
@@ -517,24 +470,6 @@ def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) ->
     if cmd[-1] == "--json":  # the mlcd CLI: its own JSON
         run.results = from_mlcd(json.loads(stdout))
     return run
-
-
-def quiet(cmd: Sequence[str], cwd: Path | None = None) -> str:
-    res = subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        sys.exit(f"FAILED ({res.returncode}): {' '.join(cmd)}\n{res.stdout}{res.stderr}")
-    return res.stdout
-
-
-def rmtree(path: Path) -> None:
-    if path.exists():
-        # blobs are stored read-only; root can delete them, others need the write bit back
-        def onerror(func: Callable[..., object], p: str, exc: object) -> None:
-            os.chmod(os.path.dirname(p), 0o755)
-            os.chmod(p, 0o644)
-            func(p)
-
-        shutil.rmtree(path, onerror=onerror)
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -770,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print()
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(RESULTS, SECTION, text)
         print(f"wrote the {SECTION!r} section of {RESULTS}")
 
 
@@ -838,7 +773,7 @@ def report(
         " stored' row, a second run on the same version. Tools interleaved, "
         f"{args.repeat} rounds, medians shown, every run listed. This 2-core machine is shared:"
         " each run waits (up to 15 s) for the machine to be idle first"
-        f" ({QUIET['loud']} of {sum(map(len, runs.values()))} runs started anyway), and"
+        f" ({harness.QUIET['loud']} of {sum(map(len, runs.values()))} runs started anyway), and"
         " 'others' CPU' is what the rest of the machine burned during the run (a large figure"
         " flags a disturbed run).",
         "",
@@ -927,19 +862,6 @@ CHANGES = [
     " sums instead of DuckDB's `skewness` (a fifth of pass 1 saved, but catastrophically wrong"
     " for a column like 123,556,789 + small noise, where DuckDB's stays exact).",
 ]
-
-
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of RESULTS.md (or append it), keeping the others."""
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    start = old.find(SECTION)
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        nxt = old.find("\n## ", start + len(SECTION))
-        tail = old[nxt + 1 :] if nxt >= 0 else ""
-        new = old[:start] + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 def role(argv: Sequence[str]) -> None:

@@ -23,6 +23,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from harness import write_section
+
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venv-dvc"
 STEPS = 10
@@ -191,13 +193,7 @@ def write_report(
         "",
     ]
     section = "\n".join(lines)
-    path = HERE / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find("## Pipeline (bench/pipeline.py)")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + text[end + 1 :] if end >= 0 else text[:start]
-    path.write_text(text.rstrip() + "\n\n" + section)
+    write_section(HERE / "RESULTS.md", "## Pipeline (bench/pipeline.py)", section)
     return section
 
 

@@ -40,6 +40,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from harness import write_section
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 SECTION = "## Registry (bench/registry.py)"
@@ -355,19 +357,7 @@ p95 {p95_ms:.3f} ms | {verdict(api_ok)} |
         section += "\nProfiles (cProfile, cumulative time):\n\n```\n"
         section += "\n\n".join(profiles) + "\n```\n"
     print(section)
-    write_section(opts.results, section)
-
-
-def write_section(results: Path, section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, keeping any other section."""
-    text = results.read_text() if results.exists() else "# Benchmark results\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
-    results.write_text(text.rstrip("\n") + "\n")
+    write_section(opts.results, SECTION, section)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Run it with the project's Python (the venv that has mlcd installed). It:
 from __future__ import annotations
 
 import argparse
-import ast
 import datetime as dt
 import json
 import os
@@ -36,9 +35,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import harness
+from harness import quiet, rmtree, write_section
 
 HERE = Path(__file__).resolve().parent
 DVC_VENV = HERE / ".venv-dvc"
@@ -78,81 +80,21 @@ class Tools:
 # -- measuring ------------------------------------------------------------------------------
 
 
-# The measured command is forked by this tiny launcher, not by the benchmark itself: Linux
-# counts the RSS a child had before exec (a copy of its parent's) in its ru_maxrss, so a child
-# of this process (numpy and pyarrow loaded) could never report less than ~100 MB. The
-# launcher (`python -S`, nothing imported) sets that floor to a few MB; `measure_floor` reports
-# it. Wall time is taken in the launcher too, from fork to reap, without its own start-up.
-LAUNCHER = """
-import os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, ru = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-code = os.waitstatus_to_exitcode(status)
-with open(sys.argv[1], "w") as f:
-    f.write(repr((wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, code)))
-"""
-
-
-def cpu_busy() -> float:
-    """CPU seconds the whole machine has been busy since boot (all cores, not idle/iowait)."""
-    with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-QUIET = {"waited": 0.0, "loud": 0}  # time spent waiting for a quiet machine; runs started loud
-
-
-def wait_quiet(limit: float = 5.0, window: float = 0.5, cores: float = 0.2) -> None:
-    """Wait until the machine is idle (under `cores` busy over `window`), at most `limit` s.
-
-    Other work on the machine (a test suite, a build) steals one of the two cores and inflates
-    wall times; a run that starts anyway is counted in QUIET["loud"].
-    """
-    start = time.perf_counter()
-    while True:
-        busy = cpu_busy()
-        time.sleep(window)
-        if (cpu_busy() - busy) / window < cores:
-            break
-        if time.perf_counter() - start > limit:
-            QUIET["loud"] += 1
-            break
-    QUIET["waited"] += time.perf_counter() - start
+def wait_quiet() -> None:
+    harness.wait_quiet(limit=5.0, window=0.5, cores=0.2)
 
 
 def measure(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Run:
     """Run `cmd` to completion: wall clock from fork to reap, CPU and peak RSS from wait4."""
     os.sync()  # earlier runs' dirty pages are flushed now, not during this measurement
     wait_quiet()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "rusage"
-        launcher = [sys.executable, "-S", "-c", LAUNCHER, str(result), *cmd]
-        busy = cpu_busy()
-        subprocess.run(launcher, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        busy = cpu_busy() - busy
+    with tempfile.TemporaryFile() as out:
+        wall, cpu, rss_mb, code, others = harness.launch(cmd, cwd, env, out, subprocess.STDOUT)
         out.seek(0)
         text = out.read().decode(errors="replace")
-        wall, cpu, maxrss_kb, code = ast.literal_eval(result.read_text())
     if code != 0:
         sys.exit(f"FAILED ({code}): {' '.join(cmd)} in {cwd}\n{text}")
-    # ru_maxrss is in KB on Linux; launcher start-up (~20 ms) counts among the others
-    return Run(wall, cpu, maxrss_kb / 1024, text, max(0.0, busy - cpu))
-
-
-def quiet(cmd: Sequence[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    """Run an untimed helper command; fail loudly."""
-    res = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.exit(f"FAILED ({res.returncode}): {' '.join(cmd)}\n{res.stdout}{res.stderr}")
-    return res.stdout
+    return Run(wall, cpu, rss_mb, text, others)
 
 
 def warm(folder: Path) -> int:
@@ -165,17 +107,6 @@ def warm(folder: Path) -> int:
                 while n := f.readinto(buf):
                     total += n
     return total
-
-
-def rmtree(path: Path) -> None:
-    if path.exists():
-        # blobs are stored read-only; root can delete them, others need the write bit back
-        def onerror(func: Callable[..., object], p: str, exc: object) -> None:
-            os.chmod(os.path.dirname(p), 0o755)
-            os.chmod(p, 0o644)
-            func(p)
-
-        shutil.rmtree(path, onerror=onerror)
 
 
 # -- setup ----------------------------------------------------------------------------------
@@ -553,7 +484,8 @@ def report(bench: Bench, tools: Tools, command: str) -> str:
         "  /proc/stat, minus the child's own): kernel threads working for the tool (reclaim,",
         "  write-back) and any other process; a large figure flags a disturbed run. Before",
         "  each run the benchmark waits (up to 5 s) for the machine to be idle: it waited",
-        f"  {QUIET['waited']:.0f} s in all, and {QUIET['loud']} runs started with other work",
+        f"  {harness.QUIET['waited']:.0f} s in all, and {harness.QUIET['loud']} runs started"
+        " with other work",
         "  still running;",
         "- warm page cache: the source is read once before every first snapshot, so all",
         "  three tools read from memory (the figures measure hashing and copying, not the",
@@ -636,18 +568,6 @@ def report(bench: Bench, tools: Tools, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_results(section: str) -> None:
-    """Replace this benchmark's section of RESULTS.md, keeping any other section."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n\n"
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + ("" if nxt < 0 else "\n" + text[nxt + 1 :])
-    RESULTS.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-gb", type=float, default=2.0, help="total size of the data")
@@ -673,7 +593,7 @@ def main() -> None:
     section = report(bench, tools, command.strip())
     print("\n" + section)
     if not args.no_write:
-        write_results(section)
+        write_section(RESULTS, SECTION, section)
         print(f"wrote {RESULTS}")
     print(f"benchmark took {time.perf_counter() - started:.0f} s")
 
