@@ -389,17 +389,22 @@ def _nbytes(files: list[SourceFile]) -> int:
     return sum(f.size for f in files)
 
 
+_PARENT_BLOBS = (
+    "SELECT f.blob FROM dataset_files f JOIN dataset_versions v ON v.id = f.version_id"
+    " JOIN datasets d ON d.id = v.dataset_id WHERE d.name = :name AND v.number = :number"
+)
+
+
 def _check_reused(
     store: ObjectStore, conn: Any, name: str, parent: DatasetVersion | None, known: dict[str, Known]
 ) -> None:
     """Blobs reused through the stat index that the parent does not hold (left by a snapshot
     that never committed) may have been removed by a concurrent `mlcd gc` since this snapshot
     looked: checked again inside the transaction, so no version refers to a missing blob."""
-    from mlcd.data import catalog
-
     reused = {k.blob for k in known.values()}
-    if parent is not None and reused:
-        reused -= {f.blob for f in catalog.resolve(conn, Ref(name, parent.number), True).files}
+    if parent is not None and reused:  # the blobs alone: this runs on every new version
+        rows = conn.execute(_PARENT_BLOBS, {"name": name, "number": parent.number})
+        reused -= {r["blob"] for r in rows}
     gone = store.missing(reused) if reused else set()
     if gone:
         raise SourceError(
