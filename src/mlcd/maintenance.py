@@ -25,6 +25,7 @@ from mlcd.store.base import CHUNK, blob_id
 if TYPE_CHECKING:
     from mlcd.meta.db import SqlConnection
     from mlcd.store import ObjectStore
+    from mlcd.store.base import BlobStat
     from mlcd.workspace import Workspace
 
 
@@ -279,16 +280,19 @@ def gc(ws: Workspace, grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -
     for blob in store.iter_blobs():
         if blob in refs:
             continue
-        try:
-            stat = store.stat(blob)
-        except NotFoundError:  # removed meanwhile by another gc
-            continue
-        if stat.modified >= cutoff:
+        stat = _would_collect(store, blob, cutoff) if dry_run else store.collect(blob, cutoff)
+        if stat is None:
             report.kept_young += 1
-            continue
-        if not dry_run:
-            store.delete(blob)
-        report.removed.append((blob, stat.size))
+        else:
+            report.removed.append((blob, stat.size))
     if not dry_run:  # a snapshot may stage for long before it commits: temp files get a day
         report.temp_removed = store.clean_temp(before=time.time() - max(grace_s, TEMP_GRACE_S))
     return report
+
+
+def _would_collect(store: ObjectStore, blob: str, before: float) -> BlobStat | None:
+    try:
+        stat = store.stat(blob)
+    except NotFoundError:  # removed meanwhile by another gc
+        return None
+    return stat if stat.modified < before else None

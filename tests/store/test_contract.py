@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
-from mlcd.store import LocalObjectStore, ObjectStore, hash_bytes, hash_file, open_store
+from mlcd.store import LocalObjectStore, ObjectStore, Staged, hash_bytes, hash_file, open_store
 from mlcd.store.fsspec import FsspecObjectStore
 from mlcd.store.memory import MemoryObjectStore
 from tests.servers import Server
@@ -251,6 +252,53 @@ def test_stat_and_delete(store: ObjectStore, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match=put.blob):
         store.stat(put.blob)
     assert store.put_bytes(b"12345").new  # and it can be stored again
+
+
+def test_collect_deletes_old_blobs_and_keeps_young_ones(store: ObjectStore) -> None:
+    put = store.put_bytes(b"garbage")
+    assert store.collect(put.blob, before=time.time() - 3600) is None  # young: kept
+    assert store.has(put.blob)
+    stat = store.collect(put.blob, before=time.time() + 60)
+    assert stat is not None and stat.size == len(b"garbage")
+    assert not store.has(put.blob) and list(store.iter_blobs()) == []
+    assert store.collect(put.blob, before=time.time() + 60) is None  # gone: no error
+    assert store.put_bytes(b"garbage").new
+
+
+def test_a_blob_reused_while_gc_collects_it_stays_stored(tmp_path: Path) -> None:
+    """A writer storing content gc is deleting at that moment: whichever comes first, the blob
+    the writer was told is stored is there afterwards (stat-then-delete lost it at times)."""
+    store = LocalObjectStore(tmp_path / "objects")
+    src = tmp_path / "reused"
+    src.write_bytes(b"content an old version left behind" * 100)
+    blob = store.put_file(src).blob
+    path = store.path_of(blob)
+    lost = 0
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: the two steps interleave
+    try:
+        for i in range(1000):
+            if not path.exists():
+                store.put_file(src)
+            os.utime(path, (1, 1))  # old: gc's to collect, unless a writer reuses it first
+            staged = store.stage_file(src)
+            start = threading.Barrier(2)
+
+            def write(start: threading.Barrier = start, staged: Staged = staged) -> None:
+                start.wait()
+                store.commit(staged)
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            start.wait()
+            time.sleep((i % 50) * 2e-6)  # the writer arrives at a different moment each time
+            store.collect(blob, before=time.time() - 1)
+            writer.join()
+            lost += not store.has(blob)
+    finally:
+        sys.setswitchinterval(switching)
+    assert lost == 0
+    assert list((store.root / "tmp").iterdir()) == []
 
 
 def test_clean_temp_removes_only_old_leftovers(store: ObjectStore, tmp_path: Path) -> None:

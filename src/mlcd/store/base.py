@@ -205,6 +205,22 @@ class ObjectStore(Protocol):
         """Remove a blob (for `mlcd gc`); a blob that is not stored is no error."""
         ...
 
+    def collect(self, blob: str, before: float) -> BlobStat | None:
+        """Delete a blob unless it was written (or reused) at `before` or later: its stat if
+        deleted, None if kept or not stored.
+
+        For `mlcd gc`. Here a writer that reuses the blob between the stat and the delete loses
+        it; backends that can, decide and delete atomically.
+        """
+        try:
+            stat = self.stat(blob)
+        except NotFoundError:
+            return None
+        if stat.modified >= before:
+            return None
+        self.delete(blob)
+        return stat
+
     def clean_temp(self, before: float) -> int:
         """Remove staging leftovers (of crashed writers) written before `before`; how many."""
         ...

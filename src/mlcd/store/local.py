@@ -161,6 +161,23 @@ class LocalObjectStore(ObjectStore):
         with contextlib.suppress(FileNotFoundError):
             self.path_of(blob).unlink()
 
+    def collect(self, blob: str, before: float) -> BlobStat | None:
+        """Move the blob out of sight first, then judge its time: a writer reusing it before the
+        move made it young (it is put back); one after the move finds it gone and publishes its
+        own copy. Either way the blob that writer refers to stays stored."""
+        final = self.path_of(blob)
+        moved = self._tmp_path()
+        try:
+            os.replace(final, moved)
+        except FileNotFoundError:
+            return None
+        st = os.stat(moved)
+        if st.st_mtime >= before:
+            os.replace(moved, final)  # the same bytes, should a writer have published meanwhile
+            return None
+        os.unlink(moved)
+        return BlobStat(st.st_size, st.st_mtime)
+
     def clean_temp(self, before: float) -> int:
         removed = 0
         for entry in os.scandir(self._tmp) if self._tmp.is_dir() else ():
