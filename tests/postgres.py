@@ -87,7 +87,12 @@ class PostgresServer:
     def create_database(self) -> str:
         name = f"t_{uuid.uuid4().hex}"
         with self.admin() as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            # Sorted like most servers (en-US, by ICU), not bytewise as the cluster's C locale:
+            # mlcd must not depend on the server's collation for names and paths.
+            conn.execute(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu'
+                " ICU_LOCALE 'en-US' LOCALE 'C'"
+            )
         return name
 
     def drop_database(self, name: str) -> None:

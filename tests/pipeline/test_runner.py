@@ -858,3 +858,9 @@ def test_code_files_of_a_step(project: Project) -> None:
         "p": ["src/lib/__init__.py", "src/lib/__main__.py"],
         "i": [],
     }
+
+
+def test_a_run_id_prefix_is_found_in_any_case_on_every_db(bare: Project) -> None:
+    bare.configure({"hello": {"run": "sh -c 'echo hi > hi.txt'", "outputs": {"hi": "hi.txt"}}})
+    run_id = bare.run().run_id
+    assert bare.ws().get_run(run_id[:17].upper()).id == run_id

@@ -201,6 +201,7 @@ def resolve_run_id(conn: SqlConnection, text: str) -> str:
         if not rows:
             raise NotFoundError("there are no runs yet", hint="start one with `mlcd run`")
         return str(rows[0]["id"])
+    text = text.lower()  # ids are lower case; LIKE ignores case on SQLite only
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     ids = [
         r["id"]
