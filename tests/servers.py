@@ -101,24 +101,43 @@ def moto_s3(workdir: Path) -> Iterator[Server]:
         )
 
 
+AZURITE_INSTALL = [
+    *("npm", "install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error"),
+    *("--prefix", str(ROOT / ".ci"), "azurite@3"),
+]
+
+
 def find_azurite() -> str | None:
-    """`azurite-blob` on PATH, or where .ci/run installs it (`npm install --prefix .ci`)."""
+    """`azurite-blob` on PATH, or where the tests install it (`npm install --prefix .ci`)."""
     return shutil.which("azurite-blob") or shutil.which(
         "azurite-blob", path=str(ROOT / ".ci" / "node_modules" / ".bin")
     )
 
 
+def install_azurite() -> str | None:
+    """Install Azurite with npm next to .ci/run, so that a bare `pytest` on a fresh clone runs
+    the Azure tests too; None when npm is missing or fails (the caller says how to fix it)."""
+    if shutil.which("npm") is None:
+        return None
+    done = subprocess.run(AZURITE_INSTALL, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        return None
+    return find_azurite()
+
+
 @contextlib.contextmanager
 def azurite(workdir: Path) -> Iterator[Server]:
     """Azurite's Blob service (npm), storing under `workdir`, with telemetry off."""
-    exe = find_azurite()
+    skip = os.environ.get("MLCD_SKIP_AZURITE") == "1"
+    exe = find_azurite() or (None if skip else install_azurite())
     if exe is None:
         message = (
-            "azurite-blob not found on PATH or in .ci/node_modules: "
-            "install it with `npm install --no-save --prefix .ci azurite@3` (as .ci/run does), "
-            "or set MLCD_SKIP_AZURITE=1 to skip the Azure tests"
+            "azurite-blob is not on PATH or in .ci/node_modules, and "
+            f"`{' '.join(AZURITE_INSTALL)}` could not install it (needs Node.js and npm); "
+            "MLCD_SKIP_AZURITE=1 skips the Azure tests"
         )
-        if os.environ.get("MLCD_SKIP_AZURITE") == "1":
+        if skip:
             pytest.skip(message)
         pytest.fail(message, pytrace=False)
     data = workdir / "azurite"
