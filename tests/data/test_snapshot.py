@@ -261,6 +261,119 @@ def test_postgresql_table_source(ws: Workspace, postgres_url: str) -> None:
         ws.snapshot("customers", url_text, query="SELECT * FROM missing")
 
 
+@sqlite_only  # the source is a SQLite file; where mlcd keeps its metadata does not matter here
+def test_sqlite_query_columns_keep_their_declared_types(ws: Workspace, tmp_path: Path) -> None:
+    """A query's columns taken from table columns have their declared types, so an all-NULL
+    column does not change the schema; an expression is typed by its values."""
+    db = tmp_path / "ops.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE orders (id INTEGER, amount REAL, note TEXT, qty INTEGER)")
+        conn.executemany("INSERT INTO orders (id, amount) VALUES (?, ?)", [(1, 1.5), (2, 3.0)])
+    url = f"sqlite:///{db}"
+    query = "SELECT o.id, o.note, o.qty, upper(note) AS loud, amount * 2 AS twice FROM orders o"
+    v1 = ws.snapshot("orders", url, query=query).version
+    types = {f.name: f.type for f in v1.schema.fields}
+    assert types == {
+        "id": "int64",
+        "note": "string",  # all NULL, typed as declared
+        "qty": "int64",
+        "loud": "null",  # an expression: SQLite declares nothing, so its values decide
+        "twice": "double",
+    }
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE orders SET note = 'n' || id, qty = id")
+    v2 = ws.snapshot("orders", url, query=query)
+    assert v2.created
+    assert v2.version.schema.fields[:3] == v1.schema.fields[:3]
+    assert {f.name: f.type for f in v2.version.schema.fields}["loud"] == "string"
+    # the temporary view that asks SQLite for the types works on a read-only database too
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+    again = ws.snapshot("orders_ro", read_only, query=query).version
+    assert again.schema.fields == v2.version.schema.fields
+    with sqlite3.connect(db) as conn:  # SQLite keeps 1.5 in an INTEGER column: never cut to 1
+        conn.execute("UPDATE orders SET qty = 1.5 WHERE id = 1")
+    ws.snapshot("orders", url, query=query)
+    assert ws.load("orders").to_arrow().column("qty").to_pylist() == [1.5, 2.0]
+    # SQL that cannot be a view is still snapshotted, typed by its values
+    pragma = ws.snapshot("columns", url, query="PRAGMA table_info(orders)").version
+    assert pragma.rows == 4
+
+
+@pytest.mark.slow  # starts PostgreSQL
+@sqlite_only  # the source is PostgreSQL; where mlcd keeps its metadata does not matter here
+def test_postgresql_query_columns_keep_their_types(ws: Workspace, postgres_url: str) -> None:
+    """A query's columns, expressions included, take the types PostgreSQL describes: a snapshot
+    of NULLs and one of values have one schema, the same as the table's."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE accounts (id int4 PRIMARY KEY, small int2, big int8, ratio float4,"
+                " score float8, balance numeric(10, 2), total numeric, name text,"
+                " code varchar(8), tag char(3), active boolean, opened date, seen timestamp,"
+                " changed timestamptz, raw bytea, doc json, docb jsonb, ref uuid)"
+            )
+        )
+        conn.execute(sa.text("INSERT INTO accounts (id) SELECT generate_series(1, 3)"))
+    query = (
+        "SELECT *, changed + INTERVAL '1 hour' AS later, balance::numeric(12, 3) AS exact"
+        " FROM accounts ORDER BY id"
+    )
+    v1 = ws.snapshot("accounts", postgres_url, query=query).version
+    types = {f.name: f.type for f in v1.schema.fields}
+    assert types == {
+        "id": "int64",
+        "small": "int64",
+        "big": "int64",
+        "ratio": "double",
+        "score": "double",
+        "balance": "decimal128(10, 2)",
+        "total": "null",  # an unconstrained numeric has no precision: its values decide
+        "name": "string",
+        "code": "string",
+        "tag": "string",
+        "active": "bool",
+        "opened": "date32[day]",
+        "seen": "timestamp[us]",
+        "changed": "timestamp[us, tz=UTC]",
+        "raw": "binary",
+        "doc": "string",
+        "docb": "string",
+        "ref": "string",
+        "later": "timestamp[us, tz=UTC]",
+        "exact": "decimal128(12, 3)",
+    }
+    ref = "6f1c2a8e-0b5d-4c3e-9a7f-1d2e3f4a5b6c"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE accounts SET small = 1, big = 2, ratio = 0.5, score = 1, balance = 1234.5,"
+                " total = 1.5, name = 'n', code = 'c', tag = 't', active = true,"
+                " opened = DATE '2024-01-01', seen = TIMESTAMP '2024-01-01 12:00',"
+                " changed = TIMESTAMPTZ '2024-01-01 12:00+00', raw = '\\x01',"
+                """ doc = '{"b": 1.0e2, "a": null}', docb = '{"b": 1.0e2, "a": null}', ref = :ref"""
+            ),
+            {"ref": ref},
+        )
+    engine.dispose()
+    v2 = ws.snapshot("accounts", postgres_url, query=query).version
+    assert {f.name: f.type for f in v2.schema.fields}["total"] == "decimal128(2, 1)"
+    same = [f for f in v2.schema.fields if f.name != "total"]
+    assert same == [f for f in v1.schema.fields if f.name != "total"]
+    row = ws.load("accounts").to_arrow().slice(0, 1).to_pylist()[0]
+    assert row["doc"] == '{"b": 1.0e2, "a": null}'  # json: the stored text
+    assert row["docb"] == '{"a": null, "b": 100}'  # jsonb: as PostgreSQL prints it
+    assert row["ref"] == ref and row["raw"] == b"\x01" and str(row["balance"]) == "1234.50"
+    # the server's time zone is Asia/Kathmandu; the instant reads back in UTC
+    assert row["changed"].isoformat() == "2024-01-01T12:00:00+00:00"
+    table = ws.snapshot("accounts_table", postgres_url, table="accounts").version
+    assert table.schema.fields == v2.schema.fields[:-2]  # a table's types and its query's agree
+    empty = ws.snapshot("no_accounts", postgres_url, query=f"SELECT * FROM ({query}) q WHERE false")
+    assert empty.version.rows == 0 and empty.version.schema.fields == v1.schema.fields
+
+
 def test_sqlite_values_of_mixed_kinds(ws: Workspace, tmp_path: Path) -> None:
     """SQLite keeps any value in any column: values that fit no single type arrive as text."""
     db = tmp_path / "loose.db"

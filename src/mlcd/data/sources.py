@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlcd.data.manifest import FORMATS
 from mlcd.data.partitions import parse_partition
@@ -129,13 +129,15 @@ def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:
 def write_query(url: str, query: str, dest: Path, table: str | None = None) -> None:
     """Run a query against a database (any SQLAlchemy URL) and write the result as Parquet.
 
-    For a `table`, the columns' declared types decide the Arrow types (a `numeric(10, 2)` is
-    `decimal128(10, 2)` whatever its values, an empty column keeps its type), so that the
-    schema stays the same from one snapshot to the next; values that do not fit their declared
-    type (SQLite stores any value anywhere) and query results are typed by their values.
+    Columns take the types the database gives them (`sqltypes.column_types`): a `numeric(10, 2)`
+    is `decimal128(10, 2)` whatever its values, an all-NULL column keeps its type, so the schema
+    stays the same from one snapshot to the next. Columns the database does not type, and values
+    that do not fit their type (SQLite stores any value anywhere), are typed by their values.
     """
     import pyarrow as pa
     import sqlalchemy as sa
+
+    from mlcd.data import sqltypes
 
     try:
         engine = sa.create_engine(url)
@@ -143,15 +145,14 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
     try:
         with engine.connect() as conn:
-            declared = _declared_types(conn, table) if table else {}
+            sqltypes.read_as_text(conn)
             result = conn.execution_options(stream_results=True).execute(sa.text(query))
             names = list(result.keys())
+            types = sqltypes.column_types(conn, result, query, table)
             batches: list[pa.Table] = []
             while chunk := result.fetchmany(50_000):
                 columns = list(zip(*chunk, strict=True))  # rows to columns, in C
-                arrays = [
-                    _array(col, declared.get(n)) for n, col in zip(names, columns, strict=True)
-                ]
+                arrays = [sqltypes.to_array(c, t) for c, t in zip(columns, types, strict=True)]
                 batches.append(pa.table(arrays, names=names))
     except sa.exc.DBAPIError as exc:
         raise QueryError(
@@ -168,65 +169,9 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         schema = pa.unify_schemas([b.schema for b in batches], promote_options="permissive")
         result_table = pa.concat_tables([b.cast(schema) for b in batches])
     else:
-        result_table = pa.table({n: pa.array([], declared.get(n, pa.null())) for n in names})
+        empty = [pa.array([], t or pa.null()) for t in types]
+        result_table = pa.table(empty, names=names)
     write_table(result_table, dest)
-
-
-def _array(values: tuple[Any, ...], declared: pa.DataType | None) -> pa.Array:
-    import pyarrow as pa
-
-    if declared is not None:
-        try:
-            return pa.array(values, declared)
-        except (pa.ArrowException, TypeError, ValueError):
-            pass  # a value that does not fit its declared type: typed by the values instead
-    try:
-        return pa.array(values)
-    except (pa.ArrowException, TypeError, ValueError):  # mixed kinds (SQLite): as text
-        return pa.array([None if v is None else str(v) for v in values], pa.string())
-
-
-def _declared_types(conn: Any, table: str) -> dict[str, pa.DataType]:
-    """Arrow types of a table's columns, from what the database says they are."""
-    import sqlalchemy as sa
-
-    try:
-        columns = sa.inspect(conn).get_columns(table)
-    except sa.exc.NoSuchTableError:
-        return {}  # the query that follows reports the missing table
-    out = {}
-    for column in columns:
-        arrow = _arrow_type(column["type"])
-        if arrow is not None:
-            out[column["name"]] = arrow
-    return out
-
-
-def _arrow_type(sql_type: Any) -> pa.DataType | None:
-    """The Arrow type of a SQLAlchemy column type; None to type the column by its values."""
-    import pyarrow as pa
-    import sqlalchemy as sa
-
-    if isinstance(sql_type, sa.Boolean):
-        return pa.bool_()
-    if isinstance(sql_type, sa.Integer):
-        return pa.int64()
-    if isinstance(sql_type, sa.Float):
-        return pa.float64()
-    if isinstance(sql_type, sa.Numeric):
-        precision, scale = sql_type.precision, sql_type.scale
-        if precision is not None and scale is not None and 0 < precision <= 38:
-            return pa.decimal128(precision, scale)
-        return None
-    if isinstance(sql_type, sa.DateTime):
-        return pa.timestamp("us", tz="UTC" if sql_type.timezone else None)
-    if isinstance(sql_type, sa.Date):
-        return pa.date32()
-    if isinstance(sql_type, sa.String):  # Text, VARCHAR, Enum, ...
-        return pa.string()
-    if isinstance(sql_type, sa.LargeBinary):
-        return pa.binary()
-    return None
 
 
 def _safe(url: str) -> str:
