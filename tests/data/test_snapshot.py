@@ -321,7 +321,8 @@ def test_postgresql_query_columns_keep_their_types(ws: Workspace, postgres_url: 
         "SELECT *, changed + INTERVAL '1 hour' AS later, balance::numeric(12, 3) AS exact"
         " FROM accounts ORDER BY id"
     )
-    v1 = ws.snapshot("accounts", postgres_url, query=query).version
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")  # psycopg 3 too
+    v1 = ws.snapshot("accounts", plain, query=query).version
     types = {f.name: f.type for f in v1.schema.fields}
     assert types == {
         "id": "int64",

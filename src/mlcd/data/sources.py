@@ -138,9 +138,10 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
     import sqlalchemy as sa
 
     from mlcd.data import sqltypes
+    from mlcd.meta.db import with_driver
 
     try:
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(with_driver(sa.make_url(url)))
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
     try:

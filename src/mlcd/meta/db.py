@@ -312,13 +312,19 @@ def _upgrade(conn: Connection, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+def with_driver(url: sa.URL) -> sa.URL:
+    """`postgresql://` and `postgres://` mean psycopg 3, which the `postgres` extra installs
+    (SQLAlchemy would pick psycopg2): for the metadata DB and SQL sources alike."""
+    if url.drivername in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
 def _create_engine(url: sa.URL) -> Engine:
     import sqlalchemy as sa
     from sqlalchemy import event
 
-    if url.drivername in ("postgresql", "postgres"):
-        # SQLAlchemy's default driver is psycopg2; the `postgres` extra installs psycopg 3
-        url = url.set(drivername="postgresql+psycopg")
+    url = with_driver(url)
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
     engine = sa.create_engine(url, connect_args={"timeout": 60})
