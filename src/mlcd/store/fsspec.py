@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 from blake3 import blake3
 
 from mlcd.errors import BackendError
+from mlcd.store import drivers
 from mlcd.store.base import (
     BlobStat,
     ObjectStore,
@@ -74,9 +76,16 @@ class FsspecObjectStore(ObjectStore):
         # the process: a blob deleted by another client would still "exist", and a put of its
         # content would be deduplicated against nothing. Every question goes to the server.
         storage_options.setdefault("use_listings_cache", False)
+        scheme = url.partition("://")[0]
+        if scheme in drivers.S3_SCHEMES:
+            storage_options = drivers.s3_options(storage_options)
         self.url = url
         self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
         self.root = root.rstrip("/")
+        self._copy: Callable[[str, str], None] = self.fs.cp_file
+        if scheme in drivers.AZURE_SCHEMES:
+            drivers.tune_azure(self.fs)
+            self._copy = functools.partial(drivers.copy_azure_blob, self.fs)
         # A local file system has folders to make and renames atomically; anything else is
         # treated as an object store: flat keys, server-side copies, no bucket ever created
         # (a typo in the URL must not start a new store).
@@ -108,7 +117,7 @@ class FsspecObjectStore(ObjectStore):
         else:
             # a server-side copy: never a partial object. File-level calls, as `mv` would
             # first list both keys as folders (three more round trips)
-            self.fs.cp_file(tmp, final)
+            self._copy(tmp, final)
             self.fs.rm_file(tmp)
 
     def _commit(self, tmp: str, hexdigest: str, size: int) -> PutResult:
