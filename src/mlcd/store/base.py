@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from blake3 import blake3
 
-from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
+from mlcd.errors import BackendError, IntegrityError, InvalidNameError, NotFoundError
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -177,7 +180,12 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, data: bytes) -> PutResult: ...
 
-    def has(self, blob: str) -> bool: ...
+    def has(self, blob: str) -> bool:
+        try:
+            self.stat(blob)
+        except NotFoundError:
+            return False
+        return True
 
     def missing(self, blobs: Iterable[str]) -> set[str]:
         """The blobs of `blobs` that are not stored, answered in bulk where the backend can."""
@@ -189,7 +197,20 @@ class ObjectStore(Protocol):
 
     def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
         """Write a blob to `dest` atomically, verified against its id while copying."""
-        ...
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        with self.open(blob) as src, contextlib.ExitStack() as stack:  # NotFoundError first
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                out = stack.enter_context(open(tmp, "wb"))
+            except OSError as exc:
+                raise BackendError(f"cannot write {dest}: {exc.strerror}") from exc
+            stack.callback(lambda: tmp.unlink(missing_ok=True))  # gone already once replaced
+            hexdigest, _ = copy_hashing(src, out)
+            out.close()
+            if blob_id(hexdigest) != blob:
+                raise corrupt(blob, blob_id(hexdigest))
+            os.replace(tmp, dest)
 
     def open(self, blob: str) -> BinaryIO:
         """Open a blob for reading, unverified (readers that only touch part of a file)."""

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from blake3 import blake3
 
-from mlcd.errors import BackendError
 from mlcd.store.base import (
     BlobStat,
     ObjectStore,
@@ -23,7 +22,6 @@ from mlcd.store.base import (
     blob_id,
     check_blob_id,
     copy_hashing,
-    corrupt,
     fanout,
     missing,
     verify,
@@ -104,33 +102,12 @@ class LocalObjectStore(ObjectStore):
                 tmp.unlink()
             raise
 
-    def has(self, blob: str) -> bool:
-        return self.path_of(blob).is_file()
-
     def get_bytes(self, blob: str) -> bytes:
         try:
             data = self.path_of(blob).read_bytes()
         except FileNotFoundError:
             raise missing(blob, self.url) from None
         return verify(blob, data)
-
-    def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(self.path_of(blob), "rb", buffering=0) as src, open(tmp, "wb") as out:
-                hexdigest, _ = copy_hashing(src, out)
-            if blob_id(hexdigest) != blob:
-                raise corrupt(blob, blob_id(hexdigest))
-            os.replace(tmp, dest)
-        except FileNotFoundError as exc:
-            if exc.filename == str(self.path_of(blob)):
-                raise missing(blob, self.url) from None
-            raise BackendError(f"cannot write {dest}: {exc.strerror}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
     def open(self, blob: str) -> BinaryIO:
         try:

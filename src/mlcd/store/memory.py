@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mlcd.store.base import (
@@ -59,21 +58,11 @@ class MemoryObjectStore(ObjectStore):
         self.written[blob] = time.time()  # in use again: young for `gc`
         return PutResult(blob, len(data), new)
 
-    def has(self, blob: str) -> bool:
-        check_blob_id(blob)
-        return blob in self.blobs
-
     def get_bytes(self, blob: str) -> bytes:
         check_blob_id(blob)
         if blob not in self.blobs:
             raise missing(blob, self.url)
         return verify(blob, self.blobs[blob])
-
-    def get_file(self, blob: str, dest: str | os.PathLike[str]) -> None:
-        data = self.get_bytes(blob)
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        with open(dest, "wb") as f:
-            f.write(data)
 
     def open(self, blob: str) -> BinaryIO:
         check_blob_id(blob)
