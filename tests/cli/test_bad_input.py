@@ -389,3 +389,27 @@ def test_process(v1: Workspace, args: list[str], needle: str) -> None:
     assert_error(r, needle)
     assert r.out == ""
     assert state(v1.root) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("data", "show", "nope@1", "--json"),
+        ("data", "log", "sales@x", "--json"),
+        ("data", "diff", "sales@1", "sales@7", "--json"),
+        ("data", "snapshot", "sales", "missing-folder", "--json"),
+    ],
+)
+def test_json_errors_are_json_on_stdout_too(v1: Workspace, cli: Cli, args: tuple[str, ...]) -> None:
+    """A script asking for --json can parse a failure: stdout holds the error as JSON, while
+    stderr keeps the usual `error:`/`hint:` lines."""
+    import json
+
+    before = state(v1.root)
+    r = cli(*args)
+    line = assert_error(r)
+    assert state(v1.root) == before
+    error = json.loads(r.out)["error"]
+    assert line == f"error: {error['message']}"
+    assert error["type"] in {"NotFoundError", "InvalidNameError", "SourceError"}
+    assert error["hint"] is None or f"hint: {error['hint']}" in r.err

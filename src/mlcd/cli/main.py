@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, click.exceptions.Abort):
         code = 130
     except Exception as exc:
-        code = _report(exc)
+        code = _report(exc, as_json="--json" in args[: args.index("--") if "--" in args else None])
     if code == 130:  # typer returns Ctrl-C as a silent exit 130
         print("interrupted", file=sys.stderr, flush=True)
     sys.exit(code if isinstance(code, int) else 0)
@@ -169,9 +169,19 @@ def _leave() -> None:
     os._exit(130)
 
 
-def _report(exc: Exception) -> int:
+def _report(exc: Exception, as_json: bool = False) -> int:
+    """Print an error for people (stderr) and, under `--json`, for scripts too: stdout then
+    holds `{"error": {"type", "message", "hint"}}` instead of nothing."""
     from mlcd.errors import MlcdError
 
+    if as_json:
+        from mlcd.cli.render import print_json
+
+        if isinstance(exc, MlcdError):
+            error = {"type": type(exc).__name__, "message": exc.message, "hint": exc.hint}
+        else:
+            error = {"type": "InternalError", "message": f"{type(exc).__name__}: {exc}"}
+        print_json({"error": error})
     if isinstance(exc, MlcdError):
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
