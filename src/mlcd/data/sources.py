@@ -112,18 +112,40 @@ def check_consistent(files: list[SourceFile]) -> str:
 
 
 def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:
-    """Materialise a pandas DataFrame or Arrow table as one Parquet file (deterministic bytes)."""
+    """Materialise a pandas DataFrame or Arrow table as one Parquet file (deterministic bytes).
+
+    A DataFrame's index is data unless it is an unnamed RangeIndex (row positions, which add
+    nothing): it is kept as leading columns, named as `frame.reset_index()` names them (the
+    index's name, else `index` or `level_N`). The file holds no pandas metadata, so every
+    reader sees the same plain columns.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not isinstance(table, pa.Table):
-        try:
-            table = pa.Table.from_pandas(table, preserve_index=False)
-        except (TypeError, pa.ArrowException) as exc:
-            raise SourceError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
+        table = _from_pandas(table)
     if table.num_columns == 0:
         raise SourceError("the table has no columns")
     pq.write_table(table.replace_schema_metadata(None), dest)
+
+
+def _from_pandas(frame: pd.DataFrame) -> pa.Table:
+    import pandas as pd
+    import pyarrow as pa
+
+    if not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None):
+        try:
+            frame = frame.reset_index()
+        except ValueError as exc:  # an index named like a column
+            raise SourceError(
+                f"cannot keep the DataFrame's index {list(frame.index.names)} as columns: {exc}",
+                hint="rename the index (`frame.rename_axis('new')`), "
+                "or drop it (`frame.reset_index(drop=True)`)",
+            ) from None
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (TypeError, ValueError, pa.ArrowException) as exc:
+        raise SourceError(f"cannot convert the DataFrame to Arrow: {exc}") from exc
 
 
 def write_query(url: str, query: str, dest: Path, table: str | None = None) -> None:

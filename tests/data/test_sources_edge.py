@@ -1,0 +1,65 @@
+"""Edge cases of snapshot sources: DataFrame indexes, odd objects, SQL types and connections,
+symlinks, file names and Hive partition values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from mlcd.errors import SourceError
+from mlcd.workspace import Workspace
+
+# -- DataFrames ---------------------------------------------------------------------------------
+
+
+def stored_file(ws: Workspace, ref: str, out: Path) -> Path:
+    """The one Parquet file of a version, materialised from the store."""
+    ws.materialize(ref, out)
+    (path,) = out.rglob("*.parquet")
+    return path
+
+
+def test_a_named_index_is_kept_as_a_column(ws: Workspace, tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], name="k"))
+    ws.snapshot("indexed", frame)
+    assert ws.load("indexed").to_pandas().to_dict("list") == {"k": [5, 6], "a": [1, 2]}
+    # plain columns only: no pandas metadata that would turn `k` back into an index on read
+    path = stored_file(ws, "indexed", tmp_path / "out")
+    assert pq.read_schema(path).metadata is None
+    assert b"pandas" not in path.read_bytes()
+
+
+def test_an_index_made_of_the_only_column_is_not_lost(ws: Workspace) -> None:
+    ws.snapshot("only", pd.DataFrame({"a": [1, 2]}).set_index("a"))
+    assert ws.load("only").to_pandas().to_dict("list") == {"a": [1, 2]}
+
+
+def test_unnamed_and_multi_indexes(ws: Workspace) -> None:
+    labelled = pd.DataFrame({"v": [1, 2]}, index=["x", "y"])
+    ws.snapshot("labelled", labelled)
+    assert list(ws.load("labelled").to_pandas().columns) == ["index", "v"]
+    multi = pd.DataFrame({"v": [1, 2]}, index=pd.MultiIndex.from_tuples([(1, "x"), (2, "y")]))
+    ws.snapshot("multi", multi)
+    assert ws.load("multi").to_pandas().to_dict("list") == {
+        "level_0": [1, 2],
+        "level_1": ["x", "y"],
+        "v": [1, 2],
+    }
+
+
+def test_a_range_index_adds_nothing(ws: Workspace) -> None:
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    ws.snapshot("ranged", frame)
+    assert not ws.snapshot("ranged", frame.iloc[::-1].iloc[::-1]).created  # same rows
+    ws.snapshot("sliced", frame.iloc[1:])  # RangeIndex(1, 3): row positions, not data
+    assert list(ws.load("sliced").to_pandas().columns) == ["a"]
+
+
+def test_an_index_named_like_a_column_is_refused(ws: Workspace) -> None:
+    frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index([5, 6], name="a"))
+    with pytest.raises(SourceError, match=r"index \['a'\]") as info:
+        ws.snapshot("clash", frame)
+    assert "rename_axis" in (info.value.hint or "")
