@@ -63,3 +63,23 @@ def test_an_index_named_like_a_column_is_refused(ws: Workspace) -> None:
     with pytest.raises(SourceError, match=r"index \['a'\]") as info:
         ws.snapshot("clash", frame)
     assert "rename_axis" in (info.value.hint or "")
+
+
+def test_duplicate_column_names_are_refused(ws: Workspace) -> None:
+    with pytest.raises(SourceError, match="Duplicate column names"):
+        ws.snapshot("dup", pd.DataFrame([[1, 2]], columns=["a", "a"]))
+
+
+def test_a_series_is_a_one_column_table(ws: Workspace) -> None:
+    ws.snapshot("series", pd.Series([1.5, 2.5], name="x"))
+    assert ws.load("series").to_pandas().to_dict("list") == {"x": [1.5, 2.5]}
+    ws.snapshot("unnamed", pd.Series(["a"]))
+    assert list(ws.load("unnamed").to_pandas().columns) == ["0"]  # as to_frame() names it
+
+
+@pytest.mark.parametrize("source", [123, [1, 2], b"data"])
+def test_other_objects_are_refused_naming_what_is_accepted(ws: Workspace, source: object) -> None:
+    with pytest.raises(SourceError, match=f"object of type {type(source).__name__}") as info:
+        ws.snapshot("odd", source)
+    assert "DataFrame" in (info.value.hint or "") and "path" in (info.value.hint or "")
+    assert ws.datasets() == []

@@ -111,13 +111,14 @@ def check_consistent(files: list[SourceFile]) -> str:
     return formats.pop()
 
 
-def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:
+def write_table(table: pd.DataFrame | pd.Series | pa.Table, dest: Path) -> None:
     """Materialise a pandas DataFrame or Arrow table as one Parquet file (deterministic bytes).
 
-    A DataFrame's index is data unless it is an unnamed RangeIndex (row positions, which add
-    nothing): it is kept as leading columns, named as `frame.reset_index()` names them (the
-    index's name, else `index` or `level_N`). The file holds no pandas metadata, so every
-    reader sees the same plain columns.
+    A pandas Series is the one-column DataFrame `series.to_frame()` makes. A DataFrame's index
+    is data unless it is an unnamed RangeIndex (row positions, which add nothing): it is kept as
+    leading columns, named as `frame.reset_index()` names them (the index's name, else `index`
+    or `level_N`). The file holds no pandas metadata, so every reader sees the same plain
+    columns.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -129,10 +130,18 @@ def write_table(table: pd.DataFrame | pa.Table, dest: Path) -> None:
     pq.write_table(table.replace_schema_metadata(None), dest)
 
 
-def _from_pandas(frame: pd.DataFrame) -> pa.Table:
+def _from_pandas(frame: object) -> pa.Table:
     import pandas as pd
     import pyarrow as pa
 
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if not isinstance(frame, pd.DataFrame):
+        raise SourceError(
+            f"cannot snapshot an object of type {type(frame).__qualname__}",
+            hint="a source is a path (folder or file), a database URL with a query or a table, "
+            "a pandas DataFrame or Series, or a pyarrow Table",
+        )
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.name is None):
         try:
             frame = frame.reset_index()
