@@ -3,6 +3,8 @@ symlinks, file names and Hive partition values."""
 
 from __future__ import annotations
 
+import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,7 @@ import pytest
 
 from mlcd.errors import SourceError
 from mlcd.workspace import Workspace
+from tests.postgres import sqlite_only
 
 # -- DataFrames ---------------------------------------------------------------------------------
 
@@ -83,3 +86,57 @@ def test_other_objects_are_refused_naming_what_is_accepted(ws: Workspace, source
         ws.snapshot("odd", source)
     assert "DataFrame" in (info.value.hint or "") and "path" in (info.value.hint or "")
     assert ws.datasets() == []
+
+
+# -- SQL sources --------------------------------------------------------------------------------
+
+
+def money_db(path: Path, rows: list[tuple[int, object]]) -> str:
+    """A SQLite file with `m(id int, amt numeric(10, 2))` holding `rows`; its URL."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE m (id int, amt numeric(10, 2))")
+        conn.executemany("INSERT INTO m VALUES (?, ?)", rows)
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def amt_type(ws: Workspace, ref: str) -> str:
+    return {f.name: f.type for f in ws.version(ref).schema.fields}["amt"]
+
+
+@sqlite_only
+def test_a_declared_decimal_does_not_depend_on_its_values(ws: Workspace, tmp_path: Path) -> None:
+    """SQLite stores numeric(10, 2) values as integers or floats: each slice is still decimal."""
+    url = money_db(tmp_path / "m.db", [(1, 2), (2, 1.25), (3, None), (4, 0.1)])
+    for i in (1, 2, 3, 4):
+        ws.snapshot(f"q{i}", url, query=f"SELECT * FROM m WHERE id = {i}")
+        assert amt_type(ws, f"q{i}") == "decimal128(10, 2)"
+    assert ws.load("q1").to_arrow().column("amt").to_pylist() == [Decimal("2.00")]
+    assert ws.load("q4").to_arrow().column("amt").to_pylist() == [Decimal("0.10")]
+    ws.snapshot("whole", url, table="m")
+    assert amt_type(ws, "whole") == "decimal128(10, 2)"
+    assert ws.load("whole").to_arrow().column("amt").to_pylist() == [
+        Decimal("2.00"),
+        Decimal("1.25"),
+        None,
+        Decimal("0.10"),
+    ]
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("values", "typed"),
+    [
+        ((1.25, 1.255), "double"),  # 1.255 would round to 1.26 or 1.25
+        ((2, 123456789), "int64"),  # 123456789.00 needs 11 digits
+        ((1.25, 1e20), "double"),
+        ((1.25, float("inf")), "double"),
+    ],
+)
+def test_numbers_that_the_decimal_would_change_keep_their_type(
+    ws: Workspace, tmp_path: Path, values: tuple[float, float], typed: str
+) -> None:
+    url = money_db(tmp_path / "m.db", list(enumerate(values)))
+    ws.snapshot("loose", url, table="m")
+    assert amt_type(ws, "loose") == typed
+    assert ws.load("loose").to_arrow().column("amt").to_pylist() == list(values)

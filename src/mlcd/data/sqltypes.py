@@ -53,19 +53,63 @@ def column_types(
 
 
 def to_array(values: tuple[Any, ...], declared: pa.DataType | None) -> pa.Array:
-    """Values as an Arrow array of their declared type, if they fit it without changing."""
+    """Values as an Arrow array of their declared type, if they fit it without changing.
+
+    Integers and floats in a decimal column (SQLite stores `numeric(10, 2)` values as either)
+    take the decimal when every one converts exactly: its shortest decimal text fits the
+    precision and scale (1.25 fits decimal(10, 2), 1.255 does not). Otherwise the values keep
+    their own type, as any value that does not fit its declared type does.
+    """
     import pyarrow as pa
 
     try:
         array = pa.array(values)
     except (pa.ArrowException, TypeError, ValueError):  # mixed kinds (SQLite): as text
         array = pa.array([None if v is None else str(v) for v in values], pa.string())
-    if declared is None or not _same_kind(array.type, declared):
+    if declared is None:
+        return array
+    if pa.types.is_decimal(declared) and _is_number(array.type):
+        exact = _exact_decimals(values, declared)
+        return array if exact is None else exact
+    if not _same_kind(array.type, declared):
         return array
     try:
         return array.cast(declared)  # a safe cast: a value it would change raises instead
     except pa.ArrowException:
         return array
+
+
+def _is_number(values: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(values) or pa.types.is_floating(values))
+
+
+def _exact_decimals(values: tuple[Any, ...], declared: pa.Decimal128Type) -> pa.Array | None:
+    # Arrow's float-to-decimal cast rounds (1.255 becomes 1.25): decide each value in Python
+    import decimal
+
+    import pyarrow as pa
+
+    # quantize() to the scale raises Inexact when it would round, and InvalidOperation when
+    # the result needs more digits than the precision (or the value is not finite)
+    context = decimal.Context(
+        prec=declared.precision, traps=[decimal.Inexact, decimal.InvalidOperation]
+    )
+    quantum = decimal.Decimal(1).scaleb(-declared.scale)
+    out: list[decimal.Decimal | None] = []
+    try:
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            d = decimal.Decimal(v if isinstance(v, int) else repr(float(v)))
+            if not d.is_finite():  # a quiet NaN passes quantize() without a signal
+                return None
+            out.append(d.quantize(quantum, context=context))
+    except (decimal.Inexact, decimal.InvalidOperation):
+        return None
+    return pa.array(out, declared)
 
 
 def _same_kind(values: pa.DataType, declared: pa.DataType) -> bool:
