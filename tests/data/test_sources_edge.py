@@ -13,6 +13,7 @@ import pytest
 
 from mlcd.errors import SourceError
 from mlcd.workspace import Workspace
+from tests.conftest import Cli
 from tests.postgres import sqlite_only
 
 # -- DataFrames ---------------------------------------------------------------------------------
@@ -140,3 +141,53 @@ def test_numbers_that_the_decimal_would_change_keep_their_type(
     ws.snapshot("loose", url, table="m")
     assert amt_type(ws, "loose") == typed
     assert ws.load("loose").to_arrow().column("amt").to_pylist() == list(values)
+
+
+def ops_db(path: Path) -> Path:
+    """A SQLite file holding table `t` with two rows."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id int, v text)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "a"), (2, "b")])
+    conn.close()
+    return path
+
+
+@sqlite_only
+def test_a_sqlite_file_in_mlcd_yaml_is_relative_to_the_workspace_root(
+    ws: Workspace, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops_db(ws.root / "ops.db")
+    config = ws.root / "mlcd.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "datasets: {}",
+            "datasets:\n  q: {source: 'sqlite:///ops.db', table: t}\n"
+            "  u: {source: 'sqlite:///file:ops.db?mode=ro&uri=true', table: t}",
+        )
+    )
+    sub = ws.root / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    for name in ("q", "u"):
+        done = cli("data", "snapshot", name)
+        assert done.code == 0, done.err
+        assert ws.version(name).rows == 2
+    assert list(sub.iterdir()) == []  # no empty ops.db made in the current folder
+    # on the command line, a relative file is relative to the current folder
+    assert cli("data", "snapshot", "c", "sqlite:///../ops.db", "--table", "t").code == 0
+    done = cli("data", "snapshot", "d", "sqlite:///ops.db", "--table", "t")
+    assert done.code == 1
+    assert f"error: database file {sub / 'ops.db'} does not exist" in done.err
+    assert list(sub.iterdir()) == []
+
+
+@sqlite_only
+@pytest.mark.parametrize("url", ["sqlite:///{}", "sqlite:///file:{}?mode=ro&uri=true"])
+def test_a_missing_sqlite_file_is_an_error_and_is_not_created(
+    ws: Workspace, tmp_path: Path, url: str
+) -> None:
+    missing = tmp_path / "nofile.db"
+    with pytest.raises(SourceError, match=f"database file {missing} does not exist"):
+        ws.snapshot("x", url.format(missing), table="t")
+    assert not missing.exists()
+    assert ws.datasets() == []

@@ -14,6 +14,7 @@ from mlcd.errors import QueryError, SourceError
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+    import sqlalchemy as sa
 
 
 @dataclass(frozen=True)
@@ -172,9 +173,17 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
     from mlcd.meta.db import with_driver
 
     try:
-        engine = sa.create_engine(with_driver(sa.make_url(url)))
+        parsed = with_driver(sa.make_url(url))
+        engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
+    sqlite = sqlite_file(parsed)
+    if sqlite is not None and not os.path.exists(sqlite):  # SQLite would create it, empty
+        raise SourceError(
+            f"database file {os.path.abspath(sqlite)} does not exist",
+            hint="a relative path in a sqlite:/// URL is relative to the current folder "
+            "(in mlcd.yaml: to the workspace root)",
+        )
     try:
         with engine.connect() as conn:
             sqltypes.read_as_text(conn)
@@ -204,6 +213,46 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         empty = [pa.array([], t or pa.null()) for t in types]
         result_table = pa.table(empty, names=names)
     write_table(result_table, dest)
+
+
+def sqlite_file(url: sa.URL) -> str | None:
+    """The file a SQLite URL opens, as written; None for other databases and in-memory ones.
+
+    Handles SQLite URI filenames too (`sqlite:///file:ops.db?mode=ro&uri=true`).
+    """
+    from urllib.parse import unquote, urlsplit
+
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        if url.query.get("mode") == "memory":
+            return None
+        database = unquote(urlsplit(database).path)
+    return None if database in ("", ":memory:") else database
+
+
+def root_sqlite_url(url: str, root: Path) -> str:
+    """`url` with a relative SQLite file taken as relative to `root`; other URLs unchanged.
+
+    mlcd.yaml names files relative to the workspace root, wherever mlcd runs from.
+    """
+    from urllib.parse import quote
+
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:  # write_query says what is wrong with it
+        return url
+    path = sqlite_file(parsed)
+    if path is None or os.path.isabs(path):
+        return url
+    database = parsed.database or ""
+    rooted = str(root / path)
+    if database.startswith("file:"):  # a SQLite URI: the path is URL-encoded
+        rooted = f"file:{quote(rooted)}"
+    return parsed.set(database=rooted).render_as_string(hide_password=False)
 
 
 def _safe(url: str) -> str:
