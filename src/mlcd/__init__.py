@@ -74,12 +74,16 @@ def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 
 def load(
-    ref: str, columns: Sequence[str] | None = None, partitions: str | None = None
+    ref: str,
+    columns: Sequence[str] | None = None,
+    partitions: str | None = None,
+    *,
+    verify: bool = True,
 ) -> DatasetReader:
     """Read a dataset version of the current workspace: `mlcd.load("sales@3").to_pandas()`."""
     from mlcd.workspace import Workspace
 
-    return Workspace.find().load(ref, columns=columns, partitions=partitions)
+    return Workspace.find().load(ref, columns=columns, partitions=partitions, verify=verify)
 
 
 def snapshot(

@@ -201,11 +201,7 @@ class Workspace:
         from mlcd.config import is_database_url
 
         source = configured.source
-        if is_database_url(source):  # a SQLite file, too, is relative to the workspace root
-            from mlcd.data.sources import root_sqlite_url
-
-            source = root_sqlite_url(source, self.root)
-        else:
+        if not is_database_url(source):
             source = str(self.root / source)
         return source, configured.query, configured.table
 
@@ -217,12 +213,25 @@ class Workspace:
             return catalog.resolve(conn, parse_ref(ref), with_files=with_files)
 
     def load(
-        self, ref: str, columns: Sequence[str] | None = None, partitions: str | None = None
+        self,
+        ref: str,
+        columns: Sequence[str] | None = None,
+        partitions: str | None = None,
+        *,
+        verify: bool = True,
     ) -> DatasetReader:
-        """A reader over a version: `.to_pandas()`, `.to_arrow()`, `.duckdb()`."""
+        """A reader over a version: `.to_pandas()`, `.to_arrow()`, `.duckdb()`.
+
+        Local blobs are hashed on their first read and only stat'ed afterwards (remembered in
+        `.mlcd/cache/verified.db`); `verify=False` skips the hashing, for a trusted store.
+        """
         from mlcd.data.reader import DatasetReader
 
-        return DatasetReader(self.version(ref, with_files=True), self.store, columns, partitions)
+        version = self.version(ref, with_files=True)
+        verified = self.state / "cache" / "verified.db"
+        return DatasetReader(
+            version, self.store, columns, partitions, verify=verify, verified=verified
+        )
 
     def datasets(self) -> list[DatasetVersion]:
         """The latest version of every dataset, by name."""

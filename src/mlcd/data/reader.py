@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
 
     from mlcd.store import ObjectStore
 
@@ -25,6 +27,11 @@ class DatasetReader:
         store: where its blobs live.
         columns: the columns to read (data or partition columns); all when None.
         partitions: a SQL boolean expression over partition keys, e.g. "date >= '2024-01-01'".
+        verify: hash each local blob before its first read (see `verification.py`); remote
+            blobs are compared by size. False trusts the store: a missing local blob is still
+            named, but a damaged one reads as whatever it holds.
+        verified: where verified local blobs are remembered, so that later readers only stat
+            them; None hashes them for every reader.
     """
 
     def __init__(
@@ -33,11 +40,17 @@ class DatasetReader:
         store: ObjectStore,
         columns: Sequence[str] | None = None,
         partitions: str | None = None,
+        *,
+        verify: bool = True,
+        verified: Path | None = None,
     ) -> None:
         self.version = version
         self.store = store
         self.columns = list(columns) if columns is not None else None
         self.partitions = partitions
+        self.verify = verify
+        self._verified_index = verified
+        self._checked = False
         if self.columns is not None:
             known = [*version.schema.names, *version.partitioning]
             for col in self.columns:
@@ -84,6 +97,15 @@ class DatasetReader:
             cols[key] = pa.array(values, arrow_type(type_name))
         return pa.table(cols)
 
+    def locations(self) -> list[tuple[pafs.FileSystem, str]]:
+        """Where the selected files' blobs are read in place, checked first (see `verify`)."""
+        from mlcd.data.verification import check_files
+
+        if not self._checked:
+            check_files(self.version.ref, self.files, self.store, self._verified_index, self.verify)
+            self._checked = True
+        return [self.store.arrow_location(f.blob) for f in self.files]
+
     def arrow_dataset(self) -> pads.Dataset:
         """A lazy pyarrow Dataset over the selected files, with typed partition columns."""
         import pyarrow as pa
@@ -97,7 +119,7 @@ class DatasetReader:
             schema = schema.append(pa.field(key, arrow_type(type_name)))
         if not self.files:
             return pads.dataset(schema.empty_table())
-        locations = [self.store.arrow_location(f.blob) for f in self.files]
+        locations = self.locations()
         expressions = []
         for f in self.files:
             expr = pads.scalar(True)

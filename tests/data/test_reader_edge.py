@@ -1,0 +1,178 @@
+"""Readers on damaged stores, odd column selections and hostile partition filters."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import mlcd
+from mlcd.data import verification
+from mlcd.data.manifest import FileEntry
+from mlcd.data.reader import DatasetReader
+from mlcd.errors import IntegrityError, NotFoundError
+from mlcd.workspace import Workspace
+
+
+@pytest.fixture
+def snap(ws: Workspace, sales: Path) -> Workspace:
+    ws.snapshot("sales", sales)
+    return ws
+
+
+def blob_path(ws: Workspace, f: FileEntry) -> Path:
+    path: Path = ws.store.path_of(f.blob)  # type: ignore[attr-defined]
+    return path
+
+
+def overwrite(path: Path, data: bytes) -> None:
+    path.chmod(0o644)
+    path.write_bytes(data)
+
+
+def flip_a_byte(path: Path) -> None:
+    """Damage a blob in place, keeping its size: only hashing can tell."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    overwrite(path, bytes(data))
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths (in the version) of the blobs each load hashes; appended as they are."""
+    seen: list[str] = []
+    real = verification._hash
+
+    def counting(ref: str, f: FileEntry, store: object) -> tuple[str, verification.Stat | None]:
+        seen.append(f.path)
+        return real(ref, f, store)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification, "_hash", counting)
+    return seen
+
+
+# -- 1. blobs are verified before they are read in place ---------------------------------------
+
+
+def test_a_corrupt_csv_blob_is_refused_not_read(ws: Workspace) -> None:
+    (ws.root / "c").mkdir()
+    (ws.root / "c" / "f.csv").write_text("a\n1\n2\n")
+    ws.snapshot("cc", ws.root / "c")
+    f = ws.version("cc@1", with_files=True).files[0]
+    overwrite(blob_path(ws, f), b"a\n9\n2\n")  # same size, other values
+    with pytest.raises(IntegrityError, match=f"cc@1: f.csv: blob {f.blob} is corrupt"):
+        mlcd.load("cc@1").to_pandas()
+    with pytest.raises(IntegrityError, match=re.escape("cc@1: f.csv")):
+        mlcd.load("cc@1").duckdb().fetchall()
+
+
+@pytest.mark.parametrize(
+    "read",
+    [lambda r: r.to_arrow(), lambda r: r.to_pandas(), lambda r: r.duckdb().fetchall()],
+    ids=["arrow", "pandas", "duckdb"],
+)
+def test_a_damaged_parquet_blob_names_the_file(
+    snap: Workspace, read: Callable[[DatasetReader], object]
+) -> None:
+    f = snap.version("sales@1", with_files=True).files[1]
+    flip_a_byte(blob_path(snap, f))
+    with pytest.raises(IntegrityError, match=f"sales@1: {f.path}: blob {f.blob} is corrupt"):
+        read(snap.load("sales@1"))
+    # a partition filter that leaves the damaged file out reads the others
+    assert snap.load("sales@1", partitions="date <> '2024-01-02'").to_arrow().num_rows == 200
+
+
+def test_a_verified_blob_is_only_stated_until_its_stat_changes(
+    snap: Workspace, hashes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verification, "RACY_NS", 0)  # the blobs were written just now
+    assert snap.load("sales@1").to_arrow().num_rows == 300
+    assert len(hashes) == 3
+    assert snap.load("sales@1").to_arrow().num_rows == 300
+    assert snap.load("sales@1", columns=["amount"]).duckdb().fetchall()
+    assert len(hashes) == 3  # remembered in .mlcd/cache/verified.db: no re-hash
+    assert (snap.state / "cache" / "verified.db").is_file()
+
+    f = snap.version("sales@1", with_files=True).files[2]
+    flip_a_byte(blob_path(snap, f))  # a new ctime (and mtime): hashed again
+    with pytest.raises(IntegrityError, match=f.path):
+        snap.load("sales@1").to_arrow()
+    assert hashes[3:] == [f.path]
+
+
+def test_a_blob_changed_just_before_hashing_is_hashed_again(
+    snap: Workspace, hashes: list[str]
+) -> None:
+    """A stat younger than 2 s is not remembered: a write in the same clock tick could keep it."""
+    snap.load("sales@1").to_arrow()
+    snap.load("sales@1").to_arrow()
+    assert len(hashes) == 6
+
+
+def test_a_missing_blob_is_not_found_by_every_reader(snap: Workspace) -> None:
+    f = snap.version("sales@1", with_files=True).files[0]
+    blob_path(snap, f).unlink()
+    for verify in (True, False):
+        with pytest.raises(NotFoundError, match=f"sales@1: {f.path}: blob {f.blob} is not in"):
+            mlcd.load("sales@1", verify=verify).duckdb().fetchall()
+        with pytest.raises(NotFoundError, match=f.path):
+            mlcd.load("sales@1", verify=verify).to_pandas()
+
+
+def test_a_truncated_blob_is_refused_even_unverified(snap: Workspace) -> None:
+    f = snap.version("sales@1", with_files=True).files[0]
+    path = blob_path(snap, f)
+    overwrite(path, path.read_bytes()[:-10])
+    with pytest.raises(IntegrityError, match=f"{f.path}: blob {f.blob} is corrupt: it holds"):
+        snap.load("sales@1", verify=False).to_arrow()
+
+
+def test_verify_false_trusts_the_store(ws: Workspace, hashes: list[str]) -> None:
+    (ws.root / "c").mkdir()
+    (ws.root / "c" / "f.csv").write_text("a\n1\n2\n")
+    ws.snapshot("cc", ws.root / "c")
+    overwrite(blob_path(ws, ws.version("cc@1", with_files=True).files[0]), b"a\n9\n2\n")
+    assert ws.load("cc@1", verify=False).to_pandas()["a"].tolist() == [9, 2]
+    assert hashes == []
+
+
+def test_an_index_that_cannot_be_opened_still_verifies(
+    snap: Workspace, hashes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only or broken `.mlcd/cache` costs a re-hash per read, never an unchecked read."""
+    monkeypatch.setattr(verification, "RACY_NS", 0)
+    (snap.state / "cache" / "verified.db").mkdir(parents=True)  # sqlite cannot open a folder
+    assert snap.load("sales@1").to_arrow().num_rows == 300
+    assert snap.load("sales@1").to_arrow().num_rows == 300
+    assert len(hashes) == 6
+    f = snap.version("sales@1", with_files=True).files[0]
+    flip_a_byte(blob_path(snap, f))
+    with pytest.raises(IntegrityError, match=f.path):
+        snap.load("sales@1").to_arrow()
+
+
+def test_a_remote_blob_is_checked_by_size(ws: Workspace, sales: Path) -> None:
+    """A remote store is not hashed (that would download every blob twice): a missing or
+    truncated blob is still named."""
+    from mlcd.store.fsspec import FsspecObjectStore
+
+    config = ws.root / "mlcd.yaml"
+    url = f"memory://mlcd-{uuid.uuid4().hex}/store"
+    config.write_text(config.read_text().replace("store: .mlcd/objects", f"store: {url}"))
+    ws = Workspace(ws.root)
+    ws.snapshot("sales", sales)
+    store = ws.store
+    assert isinstance(store, FsspecObjectStore)
+    first, second = ws.version("sales@1", with_files=True).files[:2]
+    assert ws.load("sales@1").to_arrow().num_rows == 300
+
+    key = store._key(first.blob[3:])
+    store.fs.pipe_file(key, store.fs.cat_file(key)[:-1])
+    with pytest.raises(IntegrityError, match=f"sales@1: {first.path}: .* holds"):
+        ws.load("sales@1").to_arrow()
+    store.fs.rm_file(store._key(second.blob[3:]))
+    with pytest.raises(NotFoundError, match=f"sales@1: {second.path}: blob {second.blob}"):
+        ws.load("sales@1", partitions="date = '2024-01-02'").duckdb()
