@@ -75,7 +75,7 @@ def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 def load(
     ref: str,
-    columns: Sequence[str] | None = None,
+    columns: str | Sequence[str] | None = None,
     partitions: str | None = None,
     *,
     verify: bool = True,

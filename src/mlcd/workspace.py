@@ -215,7 +215,7 @@ class Workspace:
     def load(
         self,
         ref: str,
-        columns: Sequence[str] | None = None,
+        columns: str | Sequence[str] | None = None,
         partitions: str | None = None,
         *,
         verify: bool = True,

@@ -13,7 +13,7 @@ import mlcd
 from mlcd.data import verification
 from mlcd.data.manifest import FileEntry
 from mlcd.data.reader import DatasetReader
-from mlcd.errors import IntegrityError, NotFoundError
+from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
 from mlcd.workspace import Workspace
 
 
@@ -176,3 +176,21 @@ def test_a_remote_blob_is_checked_by_size(ws: Workspace, sales: Path) -> None:
     store.fs.rm_file(store._key(second.blob[3:]))
     with pytest.raises(NotFoundError, match=f"sales@1: {second.path}: blob {second.blob}"):
         ws.load("sales@1", partitions="date = '2024-01-02'").duckdb()
+
+
+# -- 2. column selections ----------------------------------------------------------------------
+
+
+def test_a_single_column_name_is_one_column(snap: Workspace) -> None:
+    assert snap.load("sales@1", columns="date").to_arrow().column_names == ["date"]
+    assert snap.load("sales@1", columns="amount").to_pandas().shape == (300, 1)
+    assert mlcd.load("sales@1", columns="items").duckdb().columns == ["items"]
+    with pytest.raises(NotFoundError, match="no column 'dates'"):
+        snap.load("sales@1", columns="dates")
+
+
+def test_an_empty_column_list_is_refused_by_every_reader(snap: Workspace) -> None:
+    for columns in ([], ()):
+        with pytest.raises(InvalidNameError, match="empty column list") as exc:
+            snap.load("sales@1", columns=columns)
+        assert "amount, items, channel, date" in (exc.value.hint or "")

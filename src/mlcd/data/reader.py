@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
-from mlcd.errors import IntegrityError, NotFoundError, QueryError
+from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
     import duckdb
@@ -25,7 +25,8 @@ class DatasetReader:
     Args:
         version: the version, with its files.
         store: where its blobs live.
-        columns: the columns to read (data or partition columns); all when None.
+        columns: the columns to read (data or partition columns), or one column's name; all
+            when None. An empty list is refused: DuckDB has no relation without columns.
         partitions: a SQL boolean expression over partition keys, e.g. "date >= '2024-01-01'".
         verify: hash each local blob before its first read (see `verification.py`); remote
             blobs are compared by size. False trusts the store: a missing local blob is still
@@ -38,7 +39,7 @@ class DatasetReader:
         self,
         version: DatasetVersion,
         store: ObjectStore,
-        columns: Sequence[str] | None = None,
+        columns: str | Sequence[str] | None = None,
         partitions: str | None = None,
         *,
         verify: bool = True,
@@ -46,19 +47,11 @@ class DatasetReader:
     ) -> None:
         self.version = version
         self.store = store
-        self.columns = list(columns) if columns is not None else None
+        self.columns = _column_list(version, columns)
         self.partitions = partitions
         self.verify = verify
         self._verified_index = verified
         self._checked = False
-        if self.columns is not None:
-            known = [*version.schema.names, *version.partitioning]
-            for col in self.columns:
-                if col not in known:
-                    raise NotFoundError(
-                        f"{version.ref} has no column {col!r}",
-                        hint=f"columns: {', '.join(known)}",
-                    )
         self.files: tuple[FileEntry, ...] = self._select_files()
 
     def _select_files(self) -> tuple[FileEntry, ...]:
@@ -162,6 +155,25 @@ class DatasetReader:
         if self.columns is not None:
             relation = relation.select(*[duckdb.ColumnExpression(c) for c in self.columns])
         return relation
+
+
+def _column_list(version: DatasetVersion, columns: str | Sequence[str] | None) -> list[str] | None:
+    """The columns to read: a single name is one column (not its characters)."""
+    if columns is None:
+        return None
+    chosen = [columns] if isinstance(columns, str) else list(columns)
+    known = [*version.schema.names, *version.partitioning]
+    if not chosen:
+        raise InvalidNameError(
+            f"an empty column list reads nothing of {version.ref}",
+            hint=f"leave `columns` out to read every column, or name some: {', '.join(known)}",
+        )
+    for col in chosen:
+        if col not in known:
+            raise NotFoundError(
+                f"{version.ref} has no column {col!r}", hint=f"columns: {', '.join(known)}"
+            )
+    return chosen
 
 
 def _file_format(fmt: str, schema: pa.Schema) -> pads.FileFormat:
