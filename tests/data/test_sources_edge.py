@@ -3,6 +3,7 @@ symlinks, file names and Hive partition values."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -191,3 +192,53 @@ def test_a_missing_sqlite_file_is_an_error_and_is_not_created(
         ws.snapshot("x", url.format(missing), table="t")
     assert not missing.exists()
     assert ws.datasets() == []
+
+
+# -- files on disk ------------------------------------------------------------------------------
+
+
+def csv_folder(root: Path) -> Path:
+    """root/sub/f.csv, one row."""
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "f.csv").write_text("a\n1\n")
+    return root
+
+
+def test_a_symlink_back_to_a_containing_folder_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    source = csv_folder(tmp_path / "sl")
+    (source / "sub" / "loop").symlink_to("..")
+    link = source / "sub" / "loop"
+    with pytest.raises(SourceError, match=re.escape(f"symlink {link} leads back to {source},")):
+        ws.snapshot("looped", source)
+    (source / "sub" / "loop").unlink()
+    (source / "sub" / "self").symlink_to("self")
+    with pytest.raises(SourceError, match=r"symlink \S+/sub/self cannot be followed"):
+        ws.snapshot("looped", source)
+    assert ws.datasets() == []
+
+
+def test_symlinks_that_do_not_loop_are_followed(ws: Workspace, tmp_path: Path) -> None:
+    source = csv_folder(tmp_path / "sl")
+    (source / "again").symlink_to("sub")  # the same folder twice, not a loop
+    outside = csv_folder(tmp_path / "outside")
+    (source / "out").symlink_to(outside / "sub")
+    v = ws.snapshot("linked", source).version
+    assert [f.path for f in ws.version("linked", with_files=True).files] == [
+        "again/f.csv",
+        "out/f.csv",
+        "sub/f.csv",
+    ]
+    assert v.rows == 3
+
+
+def test_a_broken_symlink_is_named(ws: Workspace, tmp_path: Path) -> None:
+    source = csv_folder(tmp_path / "sl")
+    (source / "sub" / "broken.csv").symlink_to("gone.csv")
+    broken = re.escape(f"symlink {source / 'sub' / 'broken.csv'} points to gone.csv, which")
+    with pytest.raises(SourceError, match=broken):
+        ws.snapshot("broken", source)
+    with pytest.raises(SourceError, match=broken):
+        ws.snapshot("broken", source / "sub" / "broken.csv")
+    (source / "sub" / ".hidden.csv").symlink_to("gone.csv")  # ignored names stay ignored
+    (source / "sub" / "broken.csv").unlink()
+    assert ws.snapshot("broken", source).version.rows == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,17 +44,26 @@ def _ignored(name: str) -> bool:
 
 
 def scan(source: Path, prefix: str = "") -> list[SourceFile]:
-    """List the data files of a folder (recursively) or a single file, sorted by path."""
+    """List the data files of a folder (recursively) or a single file, sorted by path.
+
+    Symlinks are followed. One that leads back to a folder containing it would make the source
+    endless, and a broken one is a data file the user expects but is missing: both are refused,
+    naming the link.
+    """
     try:
         st = source.stat()
     except FileNotFoundError:
+        if source.is_symlink():
+            raise _broken_link(str(source)) from None
         raise SourceError(f"source {source} does not exist") from None
     except PermissionError:
         raise SourceError(f"source {source} is not readable (permission denied)") from None
-    if not source.is_dir():
+    except OSError as exc:  # a symlink loop (ELOOP), a name too long, ...
+        raise SourceError(f"source {source} cannot be read: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
         return [_source_file(str(source), prefix + source.name, st)]
     files: list[SourceFile] = []
-    _walk(str(source), prefix, files)
+    _walk(str(source), prefix, files, {(st.st_dev, st.st_ino): str(source)})
     if not files:
         raise SourceError(
             f"source {source} holds no data files",
@@ -63,19 +73,52 @@ def scan(source: Path, prefix: str = "") -> list[SourceFile]:
     return files
 
 
-def _walk(folder: str, rel: str, out: list[SourceFile]) -> None:
-    # plain strings, not Path objects: a source can hold many thousands of files
+def _walk(
+    folder: str, rel: str, out: list[SourceFile], ancestors: dict[tuple[int, int], str]
+) -> None:
+    # plain strings, not Path objects: a source can hold many thousands of files;
+    # `ancestors` are the folders above this one by (device, inode): a symlink to one is a loop
     try:
         entries = list(os.scandir(folder))
     except PermissionError:
         raise SourceError(f"folder {folder} is not readable (permission denied)") from None
+    except OSError as exc:
+        raise SourceError(f"folder {folder} cannot be read: {exc.strerror}") from None
     for entry in entries:
         if _ignored(entry.name):
             continue
-        if entry.is_dir():
-            _walk(entry.path, f"{rel}{entry.name}/", out)
-        elif entry.is_file():
-            out.append(_source_file(entry.path, rel + entry.name, entry.stat()))
+        try:
+            st = entry.stat()  # follows symlinks
+        except FileNotFoundError:
+            if entry.is_symlink():
+                raise _broken_link(entry.path) from None
+            raise SourceError(
+                f"file {entry.path} disappeared while the source was scanned",
+                hint="snapshot again once the source is complete",
+            ) from None
+        except OSError as exc:  # a link to itself (ELOOP), permission denied on the target
+            what = "symlink" if entry.is_symlink() else "file"
+            raise SourceError(
+                f"{what} {entry.path} cannot be followed: {exc.strerror}",
+                hint="fix or remove it, or move it out of the source folder",
+            ) from None
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in ancestors:
+                raise SourceError(
+                    f"symlink {entry.path} leads back to {ancestors[key]}, which contains it",
+                    hint="a source must not loop: remove the link, or snapshot a folder without it",
+                )
+            _walk(entry.path, f"{rel}{entry.name}/", out, {**ancestors, key: entry.path})
+        elif stat.S_ISREG(st.st_mode):
+            out.append(_source_file(entry.path, rel + entry.name, st))
+
+
+def _broken_link(path: str) -> SourceError:
+    return SourceError(
+        f"symlink {path} points to {os.readlink(path)}, which does not exist",
+        hint="restore the file it points to, or remove the link",
+    )
 
 
 def _source_file(path: str, rel: str, st: os.stat_result) -> SourceFile:
