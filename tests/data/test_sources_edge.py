@@ -242,3 +242,17 @@ def test_a_broken_symlink_is_named(ws: Workspace, tmp_path: Path) -> None:
     (source / "sub" / ".hidden.csv").symlink_to("gone.csv")  # ignored names stay ignored
     (source / "sub" / "broken.csv").unlink()
     assert ws.snapshot("broken", source).version.rows == 1
+
+
+@sqlite_only
+def test_a_query_with_a_column_name_twice_is_refused(ws: Workspace, cli: Cli) -> None:
+    ops_db(ws.root / "ops.db")
+    done = cli("data", "snapshot", "q", "sqlite:///ops.db", "--query", "SELECT id, v, id FROM t")
+    assert done.code == 1
+    assert done.err.splitlines() == [
+        "error: query against sqlite:///ops.db returns more than one column named 'id'",
+        "hint: name each column once, with AS: SELECT id, id AS id_2 ...",
+    ]
+    query = "SELECT id, v, id AS id_2 FROM t"
+    assert cli("data", "snapshot", "q", "sqlite:///ops.db", "--query", query).code == 0
+    assert [f.name for f in ws.version("q").schema.fields] == ["id", "v", "id_2"]

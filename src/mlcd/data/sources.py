@@ -232,6 +232,7 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
             sqltypes.read_as_text(conn)
             result = conn.execution_options(stream_results=True).execute(sa.text(query))
             names = list(result.keys())
+            _check_unique(names, url)
             types = sqltypes.column_types(conn, result, query, table)
             batches: list[pa.Table] = []
             while chunk := result.fetchmany(50_000):
@@ -256,6 +257,18 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         empty = [pa.array([], t or pa.null()) for t in types]
         result_table = pa.table(empty, names=names)
     write_table(result_table, dest)
+
+
+def _check_unique(names: list[str], url: str) -> None:
+    # a Parquet file, like a DataFrame, names each column once
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise QueryError(
+                f"query against {_safe(url)} returns more than one column named {name!r}",
+                hint=f"name each column once, with AS: SELECT {name}, {name} AS {name}_2 ...",
+            )
+        seen.add(name)
 
 
 def sqlite_file(url: sa.URL) -> str | None:
