@@ -12,13 +12,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
 
 from mlcd.errors import MlcdError
 from mlcd.maintenance import fsck, gc, references
 from mlcd.store import LocalObjectStore
+from mlcd.store.marks import mark_blob
 from mlcd.workspace import Workspace
+from tests.cli.conftest import assert_error
 from tests.conftest import Cli
 from tests.pipeline.conftest import write_config, write_params
 
@@ -77,7 +80,8 @@ def test_a_healthy_workspace_is_ok(full: Workspace) -> None:
     assert any(u.startswith("profile of ") for u in users)
     report = fsck(full)
     assert report.ok and report.verified == report.reachable == len(refs)
-    assert report.stored == report.reachable and report.unreferenced == 0
+    assert report.stored == report.reachable + 1 and report.unreferenced == 0  # + the mark
+    assert full.store.has(mark_blob(full.db.id))
 
 
 def test_damaged_and_missing_blobs_are_named_with_their_users(full: Workspace) -> None:
@@ -230,3 +234,52 @@ def test_fsck_reports_progress_per_blob(full: Workspace) -> None:
     calls: list[tuple[int, int]] = []
     report = fsck(full, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, report.verified)] * report.verified and report.verified > 5
+
+
+def sharing(root: Path, store: Path, metadata: str | None = None) -> Workspace:
+    """A new workspace at `root` whose store is `store` (and metadata DB, if given)."""
+    Workspace.init(root).close()
+    config = root / "mlcd.yaml"
+    text = config.read_text().replace("store: .mlcd/objects", f"store: {store}")
+    if metadata:
+        text = text.replace("metadata: sqlite:///.mlcd/mlcd.db", f"metadata: {metadata}")
+    config.write_text(text)
+    return Workspace(root)
+
+
+def test_gc_refuses_a_store_another_metadata_db_writes_to(tmp_path: Path) -> None:
+    """Two workspaces, one bucket, two DBs: each one's data is garbage to the other's gc."""
+    shared = tmp_path / "shared"
+    with sharing(tmp_path / "a", shared) as a, sharing(tmp_path / "b", shared) as b:
+        a.snapshot("mine", pd.DataFrame({"x": [1, 2]}))
+        b.snapshot("theirs", pd.DataFrame({"y": [3, 4]}))
+        before = sorted(a.store.iter_blobs())
+        with pytest.raises(MlcdError, match=f"also used by 1 other metadata DB.*{b.db.id}"):
+            gc(a, grace_s=0)
+        assert sorted(a.store.iter_blobs()) == before  # nothing removed
+        assert fsck(b).ok
+        report = gc(a, grace_s=0, forget_other_dbs=True)
+        assert len(report.removed) == 2  # b's file and b's mark
+        assert not fsck(b).ok and fsck(a).ok
+        assert a.load("mine").to_pandas()["x"].tolist() == [1, 2]
+
+
+def test_workspaces_sharing_one_metadata_db_collect_together(tmp_path: Path) -> None:
+    shared, db = tmp_path / "shared", f"sqlite:///{tmp_path / 'team.db'}"
+    with sharing(tmp_path / "a", shared, db) as a, sharing(tmp_path / "b", shared, db) as b:
+        a.snapshot("mine", pd.DataFrame({"x": [1, 2]}))
+        b.snapshot("theirs", pd.DataFrame({"y": [3, 4]}))
+        assert a.db.id == b.db.id
+        assert gc(a, grace_s=0).removed == []
+        assert fsck(b).ok and fsck(a).ok
+
+
+def test_cli_gc_forget_other_dbs(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    shared = tmp_path / "shared"
+    with sharing(tmp_path / "a", shared) as a, sharing(tmp_path / "b", shared) as b:
+        a.snapshot("mine", pd.DataFrame({"x": [1]}))
+        b.snapshot("theirs", pd.DataFrame({"y": [2]}))
+    monkeypatch.chdir(tmp_path / "a")
+    assert_error(cli("gc", "--grace", "0", "--yes"), "other metadata DB")
+    r = cli("gc", "--grace", "0", "--yes", "--forget-other-dbs", "--json")
+    assert r.code == 0 and json.loads(r.out)["removed"] == 2

@@ -21,6 +21,8 @@ from blake3 import blake3
 
 from mlcd.errors import IntegrityError, MlcdError, NotFoundError
 from mlcd.store.base import CHUNK, blob_id
+from mlcd.store.marks import SIZE as MARK_SIZE
+from mlcd.store.marks import mark_blob, read_mark
 
 if TYPE_CHECKING:
     from mlcd.meta.db import SqlConnection
@@ -162,7 +164,7 @@ def fsck(
     store = ws.store
     stored = set(store.iter_blobs())
     report = FsckReport(reachable=len(refs), stored=len(stored), problems=problems)
-    report.unreferenced = len(stored - refs.keys())
+    report.unreferenced = len(stored - refs.keys() - {mark_blob(ws.db.id)})  # marks: not data
     listed = {p.blob for p in problems}
     for blob in sorted(refs.keys() - stored - listed):
         report.problems.append(Problem(blob, "missing", refs[blob]))
@@ -259,12 +261,18 @@ class GcReport:
         }
 
 
-def gc(ws: Workspace, grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -> GcReport:
+def gc(
+    ws: Workspace,
+    grace_s: float = DEFAULT_GRACE_S,
+    dry_run: bool = False,
+    forget_other_dbs: bool = False,
+) -> GcReport:
     """Delete stored blobs nothing reaches, written more than `grace_s` seconds ago, and
     staging leftovers as old.
 
-    Refused while a folder listing the DB refers to cannot be read: its files would look
-    unreferenced.
+    Refused while a folder listing the DB refers to cannot be read (its files would look
+    unreferenced), and while the store holds the mark of another metadata DB (its data would
+    look unreferenced), unless `forget_other_dbs`: then that DB's blobs and mark go too.
     """
     refs, problems = references(ws)
     if problems:
@@ -275,11 +283,13 @@ def gc(ws: Workspace, grace_s: float = DEFAULT_GRACE_S, dry_run: bool = False) -
             hint="run `mlcd fsck` to see what is damaged; restore it before collecting",
         )
     store = ws.store
+    refs.setdefault(mark_blob(ws.db.id), "this metadata DB's mark")
+    unreferenced = [blob for blob in store.iter_blobs() if blob not in refs]
+    if not forget_other_dbs:
+        _refuse_other_dbs(store, unreferenced)
     cutoff = time.time() - grace_s
     report = GcReport(dry_run, reachable=len(refs))
-    for blob in store.iter_blobs():
-        if blob in refs:
-            continue
+    for blob in unreferenced:
         stat = _would_collect(store, blob, cutoff) if dry_run else store.collect(blob, cutoff)
         if stat is None:
             report.kept_young += 1
@@ -296,3 +306,22 @@ def _would_collect(store: ObjectStore, blob: str, before: float) -> BlobStat | N
     except NotFoundError:  # removed meanwhile by another gc
         return None
     return stat if stat.modified < before else None
+
+
+def _refuse_other_dbs(store: ObjectStore, unreferenced: list[str]) -> None:
+    others = set()
+    for blob in unreferenced:
+        try:
+            size = store.stat(blob).size
+        except NotFoundError:
+            continue
+        if size == MARK_SIZE and (other := read_mark(store, blob, size)) is not None:
+            others.add(other)
+    if others:
+        raise MlcdError(
+            f"gc refused: store {store.url} is also used by {len(others)} other metadata "
+            f"DB(s) ({', '.join(sorted(others))}); their blobs look unreferenced from here",
+            hint="give every workspace that shares the store one metadata DB (PostgreSQL); "
+            "if those workspaces are gone for good, `mlcd gc --forget-other-dbs` removes their "
+            "data too",
+        )

@@ -123,7 +123,7 @@ class Workspace:
     def store(self) -> ObjectStore:
         from mlcd.store import open_store
 
-        return open_store(self.config.store, base=self.root)
+        return open_store(self.config.store, base=self.root, owner=lambda: self.db.id)
 
     @cached_property
     def db(self) -> Database:

@@ -25,6 +25,14 @@ def test_fresh_db_is_migrated_to_head(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
+def test_each_db_has_its_own_lasting_id(tmp_path: Path) -> None:
+    """What a shared store's marks name (mlcd.store.marks): made once, kept across opens."""
+    first = Database("sqlite:///one.db", base=tmp_path).id
+    assert len(first) == 32 and int(first, 16) >= 0
+    assert Database("sqlite:///one.db", base=tmp_path).id == first
+    assert Database("sqlite:///two.db", base=tmp_path).id != first
+
+
 def test_revision_ids_match_alembic_scripts() -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory

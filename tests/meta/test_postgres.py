@@ -102,6 +102,7 @@ def test_an_older_database_upgrades_itself_and_keeps_its_data(postgres_url: str)
         (row,) = conn.execute("SELECT name, created_at FROM datasets")
     assert row["name"] == "kept"
     assert row["created_at"] == datetime(2024, 1, 1, tzinfo=UTC)
+    assert len(db.id) == 32  # given by migration 0006
     db.close()
 
 

@@ -66,6 +66,14 @@ def gc(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Remove without asking (scripts, CI).")
     ] = False,
+    forget_other_dbs: Annotated[
+        bool,
+        typer.Option(
+            "--forget-other-dbs",
+            help="Also remove the data of other metadata DBs that wrote to this store (gone "
+            "workspaces); without it gc refuses while it finds their marks.",
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Remove blobs that no dataset version, run, cached step, model or profile refers to."""
@@ -76,8 +84,8 @@ def gc(
     ws = Workspace.find()
     grace_s = parse_duration(grace)
     if not (dry_run or yes):
-        _confirm(ws, run_gc(ws, grace_s=grace_s, dry_run=True))
-    report = run_gc(ws, grace_s=grace_s, dry_run=dry_run)
+        _confirm(ws, run_gc(ws, grace_s, dry_run=True, forget_other_dbs=forget_other_dbs))
+    report = run_gc(ws, grace_s, dry_run=dry_run, forget_other_dbs=forget_other_dbs)
     if json:
         print_json(report.summary())
         return

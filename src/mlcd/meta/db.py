@@ -48,6 +48,13 @@ class Database:
         self._migrated = False
 
     @cached_property
+    def id(self) -> str:
+        """This DB's random id (made by migration 0006): what its marks in a store name."""
+        with self.sql() as conn:
+            rows = conn.execute("SELECT value FROM settings WHERE key = 'database_id'")
+        return str(rows[0]["value"])
+
+    @cached_property
     def engine(self) -> Engine:
         import sqlalchemy as sa
 

@@ -246,3 +246,10 @@ check_runs = Table(
     Column("results", Text, nullable=False),  # JSON list of CheckResult
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),  # database_id: made once, by migration 0006
+    Column("value", Text, nullable=False),
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mlcd.store.base import (
@@ -29,11 +30,20 @@ __all__ = [
 ]
 
 
-def open_store(location: str, base: str | os.PathLike[str] = ".") -> ObjectStore:
-    """A store for a local path (relative to `base`) or any fsspec URL (`s3://`, `az://`, ...)."""
+def open_store(
+    location: str, base: str | os.PathLike[str] = ".", owner: Callable[[], str] | None = None
+) -> ObjectStore:
+    """A store for a local path (relative to `base`) or any fsspec URL (`s3://`, `az://`, ...).
+
+    `owner` gives the id of the metadata DB that writes through it (`mlcd.store.marks`).
+    """
+    store: ObjectStore
     if "://" in location and not location.startswith("file://"):
         from mlcd.store.fsspec import FsspecObjectStore
 
-        return FsspecObjectStore(location)
-    path = Path(location.removeprefix("file://"))
-    return LocalObjectStore(path if path.is_absolute() else Path(base) / path)
+        store = FsspecObjectStore(location)
+    else:
+        path = Path(location.removeprefix("file://"))
+        store = LocalObjectStore(path if path.is_absolute() else Path(base) / path)
+    store.owner = owner
+    return store

@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
@@ -148,6 +148,17 @@ class ObjectStore(Protocol):
     """
 
     url: str
+    owner: Callable[[], str] | None = None  # the id of the metadata DB writing through it
+    _marked: bool = False
+
+    def _mark_owner(self) -> None:
+        """Before the first write, store the owner DB's mark (`mlcd.store.marks`): `gc` from
+        another metadata DB then knows this one uses the store too."""
+        if self.owner is not None and not self._marked:
+            from mlcd.store.marks import mark
+
+            self._marked = True
+            self.put_bytes(mark(self.owner()))
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         """Store a file, hashing while copying (one read per byte)."""

@@ -153,6 +153,7 @@ class FsspecObjectStore(ObjectStore):
             return self._guarded(write)
 
     def commit(self, staged: Staged) -> PutResult:
+        self._mark_owner()
         with self._failures("write to"):
             return self._commit(staged.key, staged.hexdigest, staged.size)
 
@@ -173,6 +174,8 @@ class FsspecObjectStore(ObjectStore):
             self.fs.rm_file(staged.key)
 
     def put_bytes(self, data: bytes) -> PutResult:
+        self._mark_owner()
+
         def write(tmp: str) -> PutResult:
             self.fs.pipe_file(tmp, data)
             return self._commit(tmp, blake3(data).hexdigest(), len(data))

@@ -84,6 +84,7 @@ class LocalObjectStore(ObjectStore):
             raise
 
     def commit(self, staged: Staged) -> PutResult:
+        self._mark_owner()
         return self._commit(staged.key, staged.hexdigest, staged.size)
 
     def discard(self, staged: Staged) -> None:
@@ -91,6 +92,7 @@ class LocalObjectStore(ObjectStore):
             os.unlink(staged.key)
 
     def put_bytes(self, data: bytes) -> PutResult:
+        self._mark_owner()
         tmp = self._tmp_path()
         try:
             with open(tmp, "xb") as out:

@@ -45,12 +45,14 @@ class MemoryObjectStore(ObjectStore):
         return Staged(key, hash_bytes(data)[len(PREFIX) :], len(data))
 
     def commit(self, staged: Staged) -> PutResult:
+        self._mark_owner()
         return self.put_bytes(self.staged.pop(staged.key)[0])
 
     def discard(self, staged: Staged) -> None:
         self.staged.pop(staged.key, None)
 
     def put_bytes(self, data: bytes) -> PutResult:
+        self._mark_owner()
         blob = hash_bytes(data)
         new = blob not in self.blobs
         if new:
