@@ -4,6 +4,7 @@ symlinks, file names and Hive partition values."""
 from __future__ import annotations
 
 import re
+import socket
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -256,3 +257,45 @@ def test_a_query_with_a_column_name_twice_is_refused(ws: Workspace, cli: Cli) ->
     query = "SELECT id, v, id AS id_2 FROM t"
     assert cli("data", "snapshot", "q", "sqlite:///ops.db", "--query", query).code == 0
     assert [f.name for f in ws.version("q").schema.fields] == ["id", "v", "id_2"]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (just released by the OS)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@sqlite_only
+def test_a_database_that_refuses_the_connection_is_one_line(ws: Workspace, cli: Cli) -> None:
+    url = f"postgresql://u:s3cret@127.0.0.1:{closed_port()}/db"
+    done = cli("data", "snapshot", "x", url, "--table", "t")
+    assert done.code == 1
+    error, hint = done.err.splitlines()
+    assert error.startswith(f"error: cannot connect to {url.replace('s3cret', '***')}: ")
+    assert "Connection refused" in error and "s3cret" not in done.err and "\t" not in done.err
+    assert hint.startswith("hint: check that the database server is running")
+
+
+@sqlite_only
+def test_a_sqlite_path_that_is_no_file_cannot_be_connected_to(ws: Workspace, cli: Cli) -> None:
+    (ws.root / "folder.db").mkdir()
+    done = cli("data", "snapshot", "x", "sqlite:///folder.db", "--table", "t")
+    assert done.code == 1
+    assert done.err.splitlines() == [
+        "error: cannot connect to sqlite:///folder.db: unable to open database file",
+        "hint: check that folder.db is a SQLite database you can read",
+    ]
+
+
+@pytest.mark.slow  # starts PostgreSQL
+@sqlite_only
+def test_a_missing_postgresql_database_is_a_connection_error(
+    ws: Workspace, postgres_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    url = sa.make_url(postgres_url).set(database="no_such_db").render_as_string(False)
+    with pytest.raises(SourceError, match='database "no_such_db" does not exist') as info:
+        ws.snapshot("x", url, table="t")
+    assert "\n" not in info.value.message and "server is running" in (info.value.hint or "")

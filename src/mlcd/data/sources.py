@@ -217,18 +217,18 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
 
     try:
         parsed = with_driver(sa.make_url(url))
+        sqlite = sqlite_file(parsed)
+        if sqlite is not None and not os.path.exists(sqlite):  # SQLite would create it, empty
+            raise SourceError(
+                f"database file {os.path.abspath(sqlite)} does not exist",
+                hint="a relative path in a sqlite:/// URL is relative to the current folder "
+                "(in mlcd.yaml: to the workspace root)",
+            )
         engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
-    sqlite = sqlite_file(parsed)
-    if sqlite is not None and not os.path.exists(sqlite):  # SQLite would create it, empty
-        raise SourceError(
-            f"database file {os.path.abspath(sqlite)} does not exist",
-            hint="a relative path in a sqlite:/// URL is relative to the current folder "
-            "(in mlcd.yaml: to the workspace root)",
-        )
     try:
-        with engine.connect() as conn:
+        with _connect(engine, url, sqlite) as conn:
             sqltypes.read_as_text(conn)
             result = conn.execution_options(stream_results=True).execute(sa.text(query))
             names = list(result.keys())
@@ -257,6 +257,22 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         empty = [pa.array([], t or pa.null()) for t in types]
         result_table = pa.table(empty, names=names)
     write_table(result_table, dest)
+
+
+def _connect(engine: sa.Engine, url: str, sqlite: str | None) -> sa.Connection:
+    import sqlalchemy as sa
+
+    try:
+        return engine.connect()
+    except sa.exc.DBAPIError as exc:  # told apart from a failing query: the hint differs
+        lines = str(exc.orig).strip().splitlines()  # libpq adds an indented second line
+        raise SourceError(
+            f"cannot connect to {_safe(url)}: {lines[0] if lines else type(exc.orig).__name__}",
+            hint=f"check that {sqlite} is a SQLite database you can read"
+            if sqlite
+            else "check that the database server is running and reachable, and the URL's "
+            "host, port, user, password and database name",
+        ) from exc
 
 
 def _check_unique(names: list[str], url: str) -> None:
