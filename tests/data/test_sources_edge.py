@@ -3,6 +3,7 @@ symlinks, file names and Hive partition values."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import sqlite3
@@ -299,3 +300,15 @@ def test_a_missing_postgresql_database_is_a_connection_error(
     with pytest.raises(SourceError, match='database "no_such_db" does not exist') as info:
         ws.snapshot("x", url, table="t")
     assert "\n" not in info.value.message and "server is running" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("name", [b"caf\xe9.csv", b"k=caf\xe9/f.csv"])
+def test_a_path_that_is_not_utf8_is_named(ws: Workspace, tmp_path: Path, name: bytes) -> None:
+    source = csv_folder(tmp_path / "src")
+    bad = os.fsencode(source) + b"/" + name
+    os.makedirs(os.path.dirname(bad), exist_ok=True)
+    with open(bad, "wb") as f:
+        f.write(b"a\n1\n")
+    with pytest.raises(SourceError, match=re.escape(f"path {bad!r} is not valid UTF-8")):
+        ws.snapshot("latin", source)
+    assert ws.datasets() == []

@@ -122,6 +122,14 @@ def _broken_link(path: str) -> SourceError:
 
 
 def _source_file(path: str, rel: str, st: os.stat_result) -> SourceFile:
+    try:
+        rel.encode()
+    except UnicodeEncodeError:  # os.fsdecode() kept undecodable bytes as lone surrogates
+        raise SourceError(
+            f"path {os.fsencode(path)!r} is not valid UTF-8",
+            hint="manifests store paths as text: rename it to UTF-8 "
+            "(e.g. `convmv -f latin1 -t utf8 --notest`), or move it out of the source folder",
+        ) from None
     if _suffix(rel) not in FORMATS:
         raise SourceError(
             f"file {path} is not a supported data file",
