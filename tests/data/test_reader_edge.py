@@ -13,8 +13,9 @@ import mlcd
 from mlcd.data import verification
 from mlcd.data.manifest import FileEntry
 from mlcd.data.reader import DatasetReader
-from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError
+from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError, QueryError
 from mlcd.workspace import Workspace
+from tests.conftest import write_partitions
 
 
 @pytest.fixture
@@ -194,3 +195,64 @@ def test_an_empty_column_list_is_refused_by_every_reader(snap: Workspace) -> Non
         with pytest.raises(InvalidNameError, match="empty column list") as exc:
             snap.load("sales@1", columns=columns)
         assert "amount, items, channel, date" in (exc.value.hint or "")
+
+
+# -- 3. the partition filter is one condition over the partition keys --------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ("date = '2024-01-01'; SELECT 1", "holds a ';'"),
+        ("date = '2024-01-01';", "holds a ';'"),
+        ("_i = 0", 'column "_i" not found'),
+        ("_file = 0", 'column "_file" not found'),
+        ("amount > 0.5", 'column "amount" not found'),  # a data column, not a key
+        ("date IN (SELECT date FROM partitions)", "holds a subquery"),
+        ("(SELECT count(*) FROM read_csv('/etc/passwd')) > 0", "holds a subquery"),
+        ("EXISTS (SELECT 1)", "holds a subquery"),
+        ("date = '2024-01-01') OR (true", "syntax error"),
+        ("count(*) > 0", "cannot contain aggregates"),
+    ],
+)
+def test_a_filter_that_is_not_one_condition_over_the_keys_is_refused(
+    snap: Workspace, condition: str, reason: str
+) -> None:
+    with pytest.raises(QueryError, match=re.escape(reason)) as exc:
+        snap.load("sales@1", partitions=condition)
+    assert exc.value.message.startswith(f"partition filter {condition!r}")
+    assert exc.value.hint == "write one SQL condition over date"
+
+
+def test_quoted_semicolons_and_multiple_keys(ws: Workspace) -> None:
+    for year in ("2023", "2024"):
+        write_partitions(ws.root / "src" / f"year={year}", ["a;b", "c'd", "e"], key="region")
+    ws.snapshot("regions", ws.root / "src")
+    assert ws.version("regions@1").partitioning == {"year": "int64", "region": "string"}
+
+    def chosen(condition: str) -> list[str]:
+        return [f.path for f in ws.load("regions@1", partitions=condition).files]
+
+    assert chosen("region = 'a;b' AND year = 2024") == ["year=2024/region=a;b/part-0.parquet"]
+    assert chosen("region = 'c''d'") == [
+        f"year={y}/region=c'd/part-0.parquet" for y in (2023, 2024)
+    ]
+    assert chosen("\"region\" IN ('e', ';') AND year < 2024") == [
+        "year=2023/region=e/part-0.parquet"
+    ]
+    assert len(chosen("year = 2024 OR region LIKE 'a%'")) == 4
+    frame = ws.load("regions@1", partitions="region = 'a;b'").to_pandas()
+    assert sorted(frame["year"].unique().tolist()) == [2023, 2024] and len(frame) == 200
+
+
+def test_a_filter_over_files_sharing_a_partition_keeps_them_all(ws: Workspace) -> None:
+    src = write_partitions(ws.root / "src", ["2024-01-01", "2024-01-02"])
+    (src / "date=2024-01-01" / "part-0.parquet").rename(src / "date=2024-01-01" / "part-1.parquet")
+    write_partitions(ws.root / "src", ["2024-01-01"], seed=1)
+    ws.snapshot("twice", src)
+    reader = ws.load("twice@1", partitions="date = DATE '2024-01-01'")
+    assert [f.path for f in reader.files] == [
+        "date=2024-01-01/part-0.parquet",
+        "date=2024-01-01/part-1.parquet",
+    ]
+    assert reader.to_arrow().num_rows == 200

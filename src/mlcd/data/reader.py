@@ -27,7 +27,8 @@ class DatasetReader:
         store: where its blobs live.
         columns: the columns to read (data or partition columns), or one column's name; all
             when None. An empty list is refused: DuckDB has no relation without columns.
-        partitions: a SQL boolean expression over partition keys, e.g. "date >= '2024-01-01'".
+        partitions: one SQL condition over the partition keys only, e.g.
+            "date >= '2024-01-01'"; it selects the files to read.
         verify: hash each local blob before its first read (see `verification.py`); remote
             blobs are compared by size. False trusts the store: a missing local blob is still
             named, but a damaged one reads as whatever it holds.
@@ -57,34 +58,55 @@ class DatasetReader:
     def _select_files(self) -> tuple[FileEntry, ...]:
         if self.partitions is None:
             return self.version.files
-        if not self.version.partitioning:
+        keys = self.version.partitioning
+        if not keys:
             raise QueryError(
                 f"{self.version.ref} is not partitioned, so it cannot be filtered by partition",
                 hint="drop the partition filter, or filter rows after reading",
             )
+        hint = f"write one SQL condition over {', '.join(keys)}"
+        if _has_statement_end(self.partitions):
+            raise QueryError(
+                f"partition filter {self.partitions!r} holds a ';': it must be one condition",
+                hint=hint,
+            )
         import duckdb
 
-        table = self._partition_table()
+        index = "_file"  # never seen by the filter: it is applied to the keys alone
+        while index in keys:
+            index += "_"
+        table = self._partition_table(index)
+        # The filter reads no files and no Python variables: only the keys it is given.
+        con = duckdb.connect(config={"enable_external_access": False})
         try:
-            con = duckdb.connect()
-            con.register("partitions", table)
-            keep = con.execute(f"SELECT _i FROM partitions WHERE {self.partitions}").fetchall()
+            con.execute("SET python_enable_replacements = false").fetchall()
+            if _has_subquery(con, self.partitions):
+                raise QueryError(
+                    f"partition filter {self.partitions!r} holds a subquery: it may name only "
+                    "the partition keys",
+                    hint=hint,
+                )
+            kept = con.from_arrow(table.drop_columns([index])).filter(self.partitions)
+            same = " AND ".join(f"f.{_quote(k)} IS NOT DISTINCT FROM k.{_quote(k)}" for k in keys)
+            files = con.from_arrow(table).set_alias("f")
+            chosen = files.join(kept.set_alias("k"), same, how="semi").project(index).fetchall()
         except duckdb.Error as exc:
             reason = str(exc).split("\n\nLINE ")[0].replace("\n", " ")  # one line, no caret
             raise QueryError(
-                f"partition filter {self.partitions!r} failed: {reason}",
-                hint=f"write a SQL condition over {', '.join(self.version.partitioning)}",
+                f"partition filter {self.partitions!r} failed: {reason}", hint=hint
             ) from None
-        chosen = sorted(i for (i,) in keep)
-        return tuple(self.version.files[i] for i in chosen)
+        finally:
+            con.close()
+        return tuple(self.version.files[i] for i in sorted(i for (i,) in chosen))
 
-    def _partition_table(self) -> pa.Table:
+    def _partition_table(self, index: str) -> pa.Table:
+        """One row per file: its position in the version (as `index`) and its typed keys."""
         import pyarrow as pa
 
         from mlcd.data.partitions import partition_value
         from mlcd.data.schema import arrow_type
 
-        cols: dict[str, Any] = {"_i": pa.array(range(len(self.version.files)), pa.int64())}
+        cols: dict[str, Any] = {index: pa.array(range(len(self.version.files)), pa.int64())}
         for key, type_name in self.version.partitioning.items():
             values = [partition_value(f.partition[key], type_name) for f in self.version.files]
             cols[key] = pa.array(values, arrow_type(type_name))
@@ -174,6 +196,41 @@ def _column_list(version: DatasetVersion, columns: str | Sequence[str] | None) -
                 f"{version.ref} has no column {col!r}", hint=f"columns: {', '.join(known)}"
             )
     return chosen
+
+
+def _has_statement_end(condition: str) -> bool:
+    """Whether `condition` holds a `;` outside quotes ('text', "name")."""
+    quote = None
+    for ch in condition:
+        if quote is None and ch in "'\"":
+            quote = ch
+        elif ch == quote:  # a doubled quote inside quotes reopens at once: same outcome
+            quote = None
+        elif quote is None and ch == ";":
+            return True
+    return False
+
+
+def _has_subquery(con: duckdb.DuckDBPyConnection, condition: str) -> bool:
+    """Whether DuckDB parses `condition` with a subquery in it (which could name tables)."""
+    import json
+
+    sql = "SELECT 1 WHERE " + condition
+    ((tree,),) = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    nodes: list[Any] = [json.loads(tree)]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict):
+            if node.get("class") == "SUBQUERY":
+                return True
+            nodes.extend(node.values())
+        elif isinstance(node, list):
+            nodes.extend(node)
+    return False  # a parse error is left for the filter itself to report
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _file_format(fmt: str, schema: pa.Schema) -> pads.FileFormat:
