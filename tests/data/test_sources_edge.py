@@ -312,3 +312,51 @@ def test_a_path_that_is_not_utf8_is_named(ws: Workspace, tmp_path: Path, name: b
     with pytest.raises(SourceError, match=re.escape(f"path {bad!r} is not valid UTF-8")):
         ws.snapshot("latin", source)
     assert ws.datasets() == []
+
+
+# -- Hive partition values ----------------------------------------------------------------------
+
+
+def partitioned(root: Path, key: str, values: list[str]) -> Path:
+    """root/<key>=<value>/f.csv for each value, each with one row `a` = its index."""
+    for i, value in enumerate(values):
+        (root / f"{key}={value}").mkdir(parents=True)
+        (root / f"{key}={value}" / "f.csv").write_text(f"a\n{i}\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("values", "typed"),
+    [
+        (["12345678901234567890", "12345678901234567891"], "string"),  # beyond int64
+        (["9223372036854775807", "-9223372036854775808"], "int64"),  # its bounds
+        (["01234", "1"], "string"),  # a leading zero is part of the name
+        (["+1", "2"], "string"),
+        (["-0", "1"], "string"),
+        (["0", "-5", "17"], "int64"),
+        (["1.5", "2"], "float64"),  # an integer beside decimals, exactly a float
+        (["1.5", "9007199254740993"], "string"),  # 2**53 + 1 is no float64
+        (["1.50", "2.5"], "string"),
+        (["1", "1.0"], "string"),  # would be one value
+        (["1e5"], "string"),
+        (["2024-01-31", "2024-02-01"], "date32"),
+        (["2024-02-30"], "string"),
+    ],
+)
+def test_partition_values_are_typed_only_when_nothing_is_lost(
+    ws: Workspace, tmp_path: Path, values: list[str], typed: str
+) -> None:
+    ws.snapshot("p", partitioned(tmp_path / "src", "k", values))
+    assert ws.version("p").partitioning == {"k": typed}
+    frame = ws.load("p").to_pandas().sort_values("a")
+    assert len(set(frame["k"])) == len(values)  # no two folders became one value
+    if typed == "string":
+        assert list(frame["k"]) == values
+
+
+def test_a_partition_key_twice_in_one_path_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "src" / "a=1" / "a=2").mkdir(parents=True)
+    (tmp_path / "src" / "a=1" / "a=2" / "f.csv").write_text("x\n1\n")
+    with pytest.raises(SourceError, match=re.escape("path a=1/a=2/f.csv names partition key 'a'")):
+        ws.snapshot("twice", tmp_path / "src")
+    assert ws.datasets() == []
