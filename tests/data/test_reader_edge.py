@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -13,9 +14,14 @@ import mlcd
 from mlcd.data import verification
 from mlcd.data.manifest import FileEntry
 from mlcd.data.reader import DatasetReader
-from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError, QueryError
+from mlcd.errors import (
+    IntegrityError,
+    InvalidNameError,
+    NotFoundError,
+    QueryError,
+)
 from mlcd.workspace import Workspace
-from tests.conftest import write_partitions
+from tests.conftest import Cli, write_partitions
 
 
 @pytest.fixture
@@ -256,3 +262,75 @@ def test_a_filter_over_files_sharing_a_partition_keeps_them_all(ws: Workspace) -
         "date=2024-01-01/part-1.parquet",
     ]
     assert reader.to_arrow().num_rows == 200
+
+
+# -- 4, 5. materialize writes all of a version, or nothing --------------------------------------
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_failed_materialize_leaves_nothing(snap: Workspace, tmp_path: Path, cli: Cli) -> None:
+    files = snap.version("sales@1", with_files=True).files
+    path = blob_path(snap, files[2])
+    good = path.read_bytes()
+    flip_a_byte(path)
+    out = tmp_path / "out"
+    r = cli("data", "materialize", "sales@1", out)
+    assert r.code == 1 and f"error: sales@1: {files[2].path}: blob {files[2].blob}" in r.err
+    assert leftovers(tmp_path) == ["ws"]  # no out, no hidden temporary folder
+    with pytest.raises(IntegrityError, match=re.escape(files[2].path)):
+        snap.materialize("sales@1", tmp_path / "a" / "b" / "out")
+    assert leftovers(tmp_path) == ["ws"]  # the parents it made are gone too
+
+    overwrite(path, good)  # repaired: the same destination is accepted
+    assert cli("data", "materialize", "sales@1", out).code == 0
+    assert leftovers(out) == [f"date=2024-01-0{d}" for d in (1, 2, 3)]
+    assert leftovers(tmp_path) == ["out", "ws"]
+
+
+def test_a_failed_materialize_into_an_empty_folder_leaves_it_empty(
+    snap: Workspace, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir(mode=0o750)
+    blob_path(snap, snap.version("sales@1", with_files=True).files[0]).unlink()
+    with pytest.raises(
+        NotFoundError, match=re.escape("sales@1: date=2024-01-01/part-0.parquet: blob")
+    ):
+        snap.materialize("sales@1", out)
+    assert leftovers(tmp_path) == ["out", "ws"] and leftovers(out) == []
+
+
+def test_materialize_fills_an_empty_folder_keeping_its_mode(
+    snap: Workspace, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o750)
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    snap.materialize("sales@1", link)
+    assert link.is_symlink() and len(list(out.rglob("*.parquet"))) == 3
+    assert out.stat().st_mode & 0o777 == 0o750
+    assert leftovers(tmp_path) == ["link", "out", "ws"]
+
+
+def test_an_interrupted_materialize_leaves_nothing(
+    snap: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = snap.store
+    real = store.get_file
+    calls: list[str] = []
+
+    def interrupted(blob: str, dest: str | os.PathLike[str]) -> None:
+        calls.append(blob)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(blob, dest)
+
+    monkeypatch.setattr(store, "get_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        snap.materialize("sales@1", tmp_path / "out")
+    assert calls and leftovers(tmp_path) == ["ws"]
