@@ -228,7 +228,8 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         sqlite = sqlite_file(parsed)
         if sqlite is not None and not os.path.exists(sqlite):  # SQLite would create it, empty
             raise SourceError(
-                f"database file {os.path.abspath(sqlite)} does not exist",
+                f"cannot connect to {_safe(url)}: database file {os.path.abspath(sqlite)} "
+                "does not exist",
                 hint="a relative path in a sqlite:/// URL is relative to the current folder "
                 "(in mlcd.yaml: to the workspace root)",
             )
