@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcd.data.manifest import DatasetVersion, FileEntry
+from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo
 from mlcd.errors import IntegrityError, InvalidNameError, NotFoundError, QueryError
 
 if TYPE_CHECKING:
@@ -134,9 +134,16 @@ class DatasetReader:
             schema = schema.append(pa.field(key, arrow_type(type_name)))
         if not self.files:
             return pads.dataset(schema.empty_table())
-        locations = self.locations()
+        # pyarrow cannot open a JSON lines file without a value (Spark writes them): no rows
+        located = [
+            (f, at)
+            for f, at in zip(self.files, self.locations(), strict=True)
+            if f.rows or self.version.format != "json"
+        ]
+        if not located:
+            return pads.dataset(schema.empty_table())
         expressions = []
-        for f in self.files:
+        for f, _ in located:
             expr = pads.scalar(True)
             for key, type_name in self.version.partitioning.items():
                 value = partition_value(f.partition[key], type_name)
@@ -144,10 +151,10 @@ class DatasetReader:
                 expr = expr & (field.is_null() if value is None else field == value)
             expressions.append(expr)
         return pads.FileSystemDataset.from_paths(
-            [path for _, path in locations],
+            [path for _, (_, path) in located],
             schema=schema,
-            format=_file_format(self.version.format, to_arrow(self.version.schema)),
-            filesystem=locations[0][0],
+            format=_file_format(self.version.format, self.version.schema),
+            filesystem=located[0][1][0],
             partitions=expressions,
         )
 
@@ -233,9 +240,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _file_format(fmt: str, schema: pa.Schema) -> pads.FileFormat:
+def _file_format(fmt: str, info: SchemaInfo) -> pads.FileFormat:
     import pyarrow.dataset as pads
 
+    from mlcd.data.schema import json_block_size, to_arrow
+
+    schema = to_arrow(info)
     if fmt == "parquet":
         return pads.ParquetFileFormat()
     if fmt == "csv":
@@ -245,4 +255,9 @@ def _file_format(fmt: str, schema: pa.Schema) -> pads.FileFormat:
         return pads.CsvFileFormat(convert_options=pcsv.ConvertOptions(column_types=types))
     import pyarrow.json as pjson
 
-    return pads.JsonFileFormat(parse_options=pjson.ParseOptions(explicit_schema=schema))
+    # the block holds every column of each file: pyarrow names a file's columns from its first
+    block = json_block_size(info) or pjson.ReadOptions().block_size
+    return pads.JsonFileFormat(
+        parse_options=pjson.ParseOptions(explicit_schema=schema),
+        read_options=pjson.ReadOptions(block_size=block),
+    )

@@ -11,14 +11,32 @@ from blake3 import blake3
 from mlcd.data.manifest import Field, SchemaInfo
 from mlcd.errors import SchemaConflictError
 
+# What a JSON lines file needs of a reader: pyarrow's dataset reader names a file's columns
+# from its first block and drops a key first seen later, so a file whose keys appear late
+# records the block that holds them all (`inference.json_facts`).
+JSON_BLOCK_KEY = b"mlcd.json_block_size"
+
 
 def serialize(schema: pa.Schema) -> bytes:
-    return bytes(schema.remove_metadata().serialize())
+    """The schema without metadata (pandas writes index details there), but for mlcd's own."""
+    kept = {k: v for k, v in (schema.metadata or {}).items() if k == JSON_BLOCK_KEY}
+    bare = schema.remove_metadata()
+    return bytes((bare.with_metadata(kept) if kept else bare).serialize())
 
 
 def schema_id(schema: pa.Schema) -> str:
-    """A short id of a schema without its metadata (pandas writes index details there)."""
+    """A short id of a schema, of what `serialize` keeps."""
     return blake3(serialize(schema)).hexdigest()[:16]
+
+
+def json_block_size(info: SchemaInfo) -> int | None:
+    """The JSON block size a reader of this version needs (None: pyarrow's default will do)."""
+    sizes = [
+        int(meta[JSON_BLOCK_KEY])
+        for variant in info.variants.values()
+        if (meta := deserialize(variant).metadata) and JSON_BLOCK_KEY in meta
+    ]
+    return max(sizes, default=None)
 
 
 def to_arrow(info: SchemaInfo) -> pa.Schema:
