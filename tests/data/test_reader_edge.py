@@ -15,6 +15,7 @@ from mlcd.data import verification
 from mlcd.data.manifest import FileEntry
 from mlcd.data.reader import DatasetReader
 from mlcd.errors import (
+    BackendError,
     IntegrityError,
     InvalidNameError,
     NotFoundError,
@@ -334,3 +335,35 @@ def test_an_interrupted_materialize_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         snap.materialize("sales@1", tmp_path / "out")
     assert calls and leftovers(tmp_path) == ["ws"]
+
+
+def test_materialize_under_a_file_is_one_clear_error(
+    snap: Workspace, tmp_path: Path, cli: Cli
+) -> None:
+    (tmp_path / "f").write_text("mine")
+    for dest in (tmp_path / "f" / "sub", tmp_path / "f" / "a" / "b"):
+        r = cli("data", "materialize", "sales@1", dest)
+        assert r.code == 1 and "internal error" not in r.err
+        assert f"error: cannot write the destination {dest}: {tmp_path / 'f'} is a file" in r.err
+    assert leftovers(tmp_path) == ["f", "ws"] and (tmp_path / "f").read_text() == "mine"
+
+
+def test_an_unwritable_destination_is_one_clear_error(
+    snap: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parent that refuses the new folder; an empty mount point is written in place."""
+    real_mkdir = Path.mkdir
+
+    def refusing(self: Path, *args: object, **kwargs: object) -> None:
+        if self.parent == tmp_path / "ro":
+            raise PermissionError(13, "Permission denied", str(self))
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", refusing)
+    (tmp_path / "ro").mkdir()
+    with pytest.raises(BackendError, match=r"cannot write the destination .*/ro/out: Permission"):
+        snap.materialize("sales@1", tmp_path / "ro" / "out")
+    mount = tmp_path / "ro" / "mnt"
+    real_mkdir(mount)
+    snap.materialize("sales@1", mount)
+    assert len(list(mount.rglob("*.parquet"))) == 3 and leftovers(tmp_path / "ro") == ["mnt"]

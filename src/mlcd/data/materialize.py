@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
-from mlcd.errors import IntegrityError, NotFoundError, SourceError
+from mlcd.errors import BackendError, IntegrityError, NotFoundError, SourceError
 from mlcd.store import ObjectStore
 
 
@@ -53,10 +53,12 @@ def _writable_root(dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
         return tmp
-    except PermissionError:
+    except PermissionError as exc:
         if dest.is_dir() and os.access(dest, os.W_OK | os.X_OK):
             return dest
-        raise
+        raise _unwritable(dest, exc) from exc
+    except OSError as exc:
+        raise _unwritable(dest, exc) from exc
 
 
 def _write_files(version: DatasetVersion, store: ObjectStore, root: Path, workers: int) -> None:
@@ -74,6 +76,8 @@ def _write_files(version: DatasetVersion, store: ObjectStore, root: Path, worker
             store.get_file(f.blob, target)
         except (IntegrityError, NotFoundError) as exc:  # the store names the blob; add the file
             raise type(exc)(f"{version.ref}: {f.path}: {exc.message}", hint=exc.hint) from exc
+        except OSError as exc:
+            raise BackendError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
     with ThreadPoolExecutor(workers) as pool:
         futures = [pool.submit(fetch, item) for item in targets]
@@ -94,7 +98,7 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
     except OSError as exc:
         if dest.is_dir() and any(dest.iterdir()):  # filled by someone else meanwhile
             raise _not_empty(dest) from exc
-        raise
+        raise _unwritable(dest, exc) from exc
 
 
 def _remove(path: Path) -> None:
@@ -118,4 +122,18 @@ def _not_empty(dest: Path) -> SourceError:
     return SourceError(
         f"destination {dest} exists and is not an empty folder",
         hint="choose a new folder; materialize never overwrites files",
+    )
+
+
+def _unwritable(dest: Path, exc: OSError) -> BackendError:
+    """A destination that cannot be created: under a file, unwritable, on a full disk."""
+    reason = exc.strerror or str(exc)
+    for folder in [dest, *dest.parents]:
+        if folder.exists():
+            if not folder.is_dir():
+                reason = f"{folder} is a file, not a folder"
+            break
+    return BackendError(
+        f"cannot write the destination {dest}: {reason}",
+        hint="choose a new or empty folder in a place you can write to",
     )
