@@ -54,9 +54,9 @@ def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = verification._hash
 
-    def counting(ref: str, f: FileEntry, store: object) -> tuple[str, verification.Stat | None]:
+    def counting(ref: str, f: FileEntry, path: str, url: str) -> verification.Stat | None:
         seen.append(f.path)
-        return real(ref, f, store)  # type: ignore[arg-type]
+        return real(ref, f, path, url)
 
     monkeypatch.setattr(verification, "_hash", counting)
     return seen

@@ -28,7 +28,7 @@ from blake3 import blake3
 from mlcd.data.manifest import FileEntry
 from mlcd.errors import BackendError, IntegrityError, MlcdError, NotFoundError
 from mlcd.store import LocalObjectStore, ObjectStore
-from mlcd.store.base import blob_id, corrupt, missing
+from mlcd.store.base import blob_id, check_blob_id, corrupt, fanout, missing
 
 RACY_NS = 2_000_000_000
 REMOTE_WORKERS = 16  # one round trip per blob; overlap them
@@ -100,25 +100,29 @@ def check_files(
 def _check_local(
     ref: str, files: Sequence[FileEntry], store: LocalObjectStore, index: Path | None, content: bool
 ) -> None:
+    paths = {f.blob: os.path.join(store.url, fanout(check_blob_id(f.blob))) for f in files}
     stats: dict[str, Stat] = {}
     for f in files:  # a stat costs microseconds: always done, so a missing blob is named
-        path = str(store.path_of(f.blob))
         try:
-            st = os.stat(path)
+            st = os.stat(paths[f.blob])
         except FileNotFoundError:
             raise _named(ref, f, missing(f.blob, store.url)) from None
         except OSError as exc:
             raise _unreadable(ref, f, exc) from exc
         if st.st_size != f.size:
             raise _wrong_size(ref, f, st.st_size)
-        stats[path] = _stat_of(st)
+        stats[paths[f.blob]] = _stat_of(st)
     if not content:
         return
     known = _open_index(index)
     try:
         trusted = known.trusted(stats) if known else set()
-        todo = {f.blob: f for f in files if str(store.path_of(f.blob)) not in trusted}
-        hashed = _parallel(lambda f: _hash(ref, f, store), list(todo.values()), os.cpu_count() or 1)
+        todo = {f.blob: f for f in files if paths[f.blob] not in trusted}  # each blob once
+
+        def check(f: FileEntry) -> tuple[str, Stat | None]:
+            return paths[f.blob], _hash(ref, f, paths[f.blob], store.url)
+
+        hashed = _parallel(check, list(todo.values()), os.cpu_count() or 1)
         old = time.time_ns() - RACY_NS  # compared with ctime, which any change sets to now
         fresh = {p: st for p, st in hashed if st is not None and st == stats[p] and st[3] < old}
         if known and fresh:
@@ -140,20 +144,19 @@ def _open_index(path: Path | None) -> VerifiedIndex | None:
         return None
 
 
-def _hash(ref: str, f: FileEntry, store: LocalObjectStore) -> tuple[str, Stat | None]:
-    """Hash a blob: its path and the stat it had, None if that changed while it was hashed."""
-    path = str(store.path_of(f.blob))
+def _hash(ref: str, f: FileEntry, path: str, url: str) -> Stat | None:
+    """Hash a blob; the stat it had, or None if that changed while it was hashed."""
     try:
         before = _stat_of(os.stat(path))
         actual = blob_id(blake3().update_mmap(path).hexdigest())
         after = _stat_of(os.stat(path))
     except FileNotFoundError:  # removed since it was stat'ed
-        raise _named(ref, f, missing(f.blob, store.url)) from None
+        raise _named(ref, f, missing(f.blob, url)) from None
     except OSError as exc:
         raise _unreadable(ref, f, exc) from exc
     if actual != f.blob:
         raise _named(ref, f, corrupt(f.blob, actual))
-    return path, before if after == before else None
+    return before if after == before else None
 
 
 def _check_sizes(ref: str, files: Sequence[FileEntry], store: ObjectStore) -> None:
