@@ -193,6 +193,8 @@ def _ingest(
         preload(todo, fmt, cache)
         _wait_for_copies(batch, paths)
         read = read_all(todo, fmt, cache, workers, footers)
+        for f in todo:  # facts were read from the source after the copy: same bytes?
+            _check_unchanged(f)
         fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
         if todo and append:
             _check_append_schemas(_check_append(ctx.db, name, fmt), read, fresh)
@@ -436,17 +438,30 @@ def _after_copy(
 
     def check(index: int, staged: Staged) -> None:
         f = todo[index]
-        st = os.stat(f.abspath)
-        if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or staged.size != f.size:
-            raise SourceError(
-                f"file {f.path} changed while it was being snapshotted",
-                hint="snapshot again once the writer has finished",
-            )
+        _check_unchanged(f, staged.size)
         if fmt == "parquet":
             footers[index] = read_footer(f.abspath)
         progress.advance(staged.size)
 
     return check
+
+
+def _check_unchanged(f: SourceFile, copied: int | None = None) -> None:
+    """Refuse a file whose stat moved since the scan: its blob (the copy), its rows and its
+    schema (read from the source after the copy) must all describe the same bytes. Size and
+    mtime, like the stat index; a stat is cheap next to reading the file."""
+    try:
+        st = os.stat(f.abspath)
+    except OSError as exc:
+        raise SourceError(
+            f"cannot read {f.abspath}: {exc.strerror}",
+            hint="it changed or was removed while it was being snapshotted; snapshot again",
+        ) from exc
+    if (st.st_size, st.st_mtime_ns) != (f.size, f.mtime_ns) or copied not in (None, f.size):
+        raise SourceError(
+            f"file {f.path} changed while it was being snapshotted",
+            hint="snapshot again once the writer has finished",
+        )
 
 
 def _teach(
