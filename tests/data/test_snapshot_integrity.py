@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcd.errors import SourceError
+from mlcd.data import append as appending
+from mlcd.errors import SchemaConflictError, SourceError
 from mlcd.workspace import Workspace
-from tests.conftest import age
+from tests.conftest import age, write_partitions
 
 BOTH_DBS = pytest.mark.parametrize(
     "db_backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
@@ -59,3 +60,77 @@ def test_a_file_appended_to_between_copy_and_read_is_refused(
     age(target)
     v = ws.snapshot("race", src).version  # once the writer is done: facts and blob agree
     assert v.rows == 1010 == ws.load("race").to_arrow().num_rows
+
+
+# -- 2. a refused --append stores nothing -------------------------------------------------------
+
+
+@BOTH_DBS
+def test_an_append_with_other_partition_keys_stores_nothing(ws: Workspace) -> None:
+    parquet(ws.root / "base" / "date=2024-01-01" / "p.parquet", a=[1])
+    inc = parquet(ws.root / "inc" / "region=eu" / "p.parquet", a=[2]).parent
+    ws.snapshot("s", ws.root / "base")
+    before = stored_blobs(ws)
+    with pytest.raises(SourceError, match=r"partitioned by \['region'\] to s@1"):
+        ws.snapshot("s", inc, append=True)
+    assert stored_blobs(ws) == before and [v.number for v in ws.log("s")] == [1]
+
+
+@BOTH_DBS
+def test_an_append_whose_partition_key_is_a_column_stores_nothing(ws: Workspace) -> None:
+    parquet(ws.root / "base" / "date=2024-01-01" / "p.parquet", a=[1])
+    inc = parquet(ws.root / "inc" / "date=2024-01-02" / "p.parquet", a=[2], date=["x"]).parent
+    ws.snapshot("s", ws.root / "base")
+    before = stored_blobs(ws)
+    with pytest.raises(SchemaConflictError, match=r"partition key 'date'.*is also a column"):
+        ws.snapshot("s", inc, append=True)
+    assert stored_blobs(ws) == before and [v.number for v in ws.log("s")] == [1]
+
+
+def test_an_append_of_a_path_the_version_has_stores_nothing(ws: Workspace) -> None:
+    sales = write_partitions(ws.root / "sales", ["2024-01-01"])
+    ws.snapshot("sales", sales)
+    again = ws.root / "again" / "date=2024-01-01"
+    again.mkdir(parents=True)
+    pq.write_table(pa.table({"amount": [1.0], "items": [1], "channel": ["x"]}), again / "p.parquet")
+    (again / "part-0.parquet").write_bytes((again / "p.parquet").read_bytes())
+    age(again)
+    before = stored_blobs(ws)
+    with pytest.raises(SourceError, match=r"already has date=2024-01-01/part-0\.parquet"):
+        ws.snapshot("sales", again, append=True)
+    assert stored_blobs(ws) == before
+
+
+@BOTH_DBS
+def test_an_append_meanwhile_is_built_upon_and_checked_again(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer appends between this append's checks and its commit: this one goes on
+    top of that version, checked against it again."""
+    sales = write_partitions(ws.root / "sales", ["2024-01-01"])
+    ws.snapshot("sales", sales)
+    inc = write_partitions(ws.root / "inc", ["2024-01-02", "2024-01-03"], seed=2)
+    base_version = appending.base_version
+    meanwhile = [inc / "date=2024-01-03"]
+
+    def another_writer_meanwhile(*args: object) -> object:
+        base = base_version(*args)  # type: ignore[arg-type]
+        if meanwhile:
+            ws.snapshot("sales", meanwhile.pop(), append=True)
+        return base
+
+    monkeypatch.setattr(appending, "base_version", another_writer_meanwhile)
+    v = ws.snapshot("sales", inc / "date=2024-01-02", append=True).version
+    assert v.number == 3 and v.parent == 2 and v.rows == 300
+    assert [f.path[:15] for f in ws.version("sales@3", with_files=True).files] == [
+        "date=2024-01-01",
+        "date=2024-01-02",
+        "date=2024-01-03",
+    ]
+
+    # both append date=2024-01-04: the second sees the first's only on its second look
+    meanwhile.append(write_partitions(ws.root / "inc3", ["2024-01-04"], seed=3) / "date=2024-01-04")
+    late = write_partitions(ws.root / "inc4", ["2024-01-04"], seed=4) / "date=2024-01-04"
+    with pytest.raises(SourceError, match="sales@4 already has date=2024-01-04"):
+        ws.snapshot("sales", late, append=True)
+    assert [v.number for v in ws.log("sales")] == [4, 3, 2, 1]

@@ -17,15 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from mlcd.data import append as appending
 from mlcd.data.facts import FileFacts, preload, read_all
 from mlcd.data.footer import Footer, read_footer
 from mlcd.data.manifest import DatasetVersion, FileEntry, SchemaInfo, content_id
 from mlcd.data.partitions import partition_types
 from mlcd.data.sources import SourceFile, check_consistent, scan, write_query, write_table
 from mlcd.data.statcache import Known, StatCache
-from mlcd.errors import NotFoundError, SourceError
+from mlcd.errors import SourceError
 from mlcd.identity import current_user
-from mlcd.names import Ref, validate_name
+from mlcd.names import validate_name
 from mlcd.store import Staged, hash_file
 from mlcd.store.staging import Check, StagingBatch, staging
 
@@ -189,6 +190,7 @@ def _ingest(
     # copying starts at once, but files become blobs only once nothing has refused the snapshot
     paths = [f.abspath for f in todo]
     footers: list[Footer | None] = [None] * len(todo)
+    base: DatasetVersion | None = None
     with staging(ctx.store, paths, workers, _after_copy(todo, fmt, footers, progress)) as batch:
         preload(todo, fmt, cache)
         _wait_for_copies(batch, paths)
@@ -196,10 +198,12 @@ def _ingest(
         for f in todo:  # facts were read from the source after the copy: same bytes?
             _check_unchanged(f)
         fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
-        if todo and append:
-            _check_append_schemas(_check_append(ctx.db, name, fmt), read, fresh)
+        sids = [(known.get(f.abspath) or read[f.abspath]).schema_id for f in files]
+        if append:
+            base = appending.base_version(ctx.db, name, fmt)
+            appending.check_files(base, files)
+            _check_append_schemas(base, files, sids, fresh, cache)
         elif todo:
-            sids = [(known.get(f.abspath) or read[f.abspath]).schema_id for f in files]
             _check_schemas(files, sids, _latest(ctx.db, name), fresh, cache)
         puts = batch.commit()
     ingested = {
@@ -228,10 +232,16 @@ def _ingest(
     from mlcd.data import catalog
 
     with ctx.db.sql(write=True) as conn:
-        ds_id = _existing(conn, name) if append else catalog.ensure_dataset(conn, name)
+        ds_id = appending.existing(conn, name) if append else catalog.ensure_dataset(conn, name)
         parent = catalog.latest(conn, ds_id)
         if append:
-            entries = _on_top_of(conn, parent, name, entries, fmt)
+            if parent is not None and (base is None or base.number != parent.number):
+                # another writer appended meanwhile: check again on top of its version (a
+                # refusal now leaves this snapshot's blobs unreferenced, for `mlcd gc`)
+                base = appending.with_files(conn, parent)
+                appending.check_files(base, files)
+                _check_append_schemas(base, files, sids, fresh, cache)
+            entries = appending.on_top(base, entries)
         cid = content_id(fmt, entries)
         if parent is not None and parent.content_id == cid:
             return SnapshotResult(parent, False, len(todo), _nbytes(todo), len(known))
@@ -285,41 +295,28 @@ def _latest(db: Database, name: str) -> DatasetVersion | None:
         return catalog.latest(conn, ds_id) if ds_id is not None else None
 
 
-def _existing(conn: Any, name: str) -> int:
-    from mlcd.data import catalog
-
-    ds_id = catalog.dataset_id(conn, name, lock=True)
-    if ds_id is None:
-        raise NotFoundError(
-            f"cannot append to dataset {name!r}: it does not exist",
-            hint=f"create it first with `mlcd data snapshot {name} SOURCE`",
-        )
-    return ds_id
-
-
-def _check_append(db: Database, name: str, fmt: str) -> DatasetVersion | None:
-    """The version an append builds on, once it is known to accept files of this format."""
-    from mlcd.data import catalog
-
-    with db.sql() as conn:
-        parent = catalog.latest(conn, _existing(conn, name))
-    _same_format(parent, fmt)
-    return parent
-
-
 def _check_append_schemas(
-    base: DatasetVersion | None, read: dict[str, FileFacts], fresh: dict[str, pa.Schema]
+    base: DatasetVersion | None,
+    files: list[SourceFile],
+    sids: list[str],
+    fresh: dict[str, pa.Schema],
+    cache: StatCache,
 ) -> None:
-    """Appended files must agree with the version they go on top of."""
-    sids = list(dict.fromkeys(r.schema_id for r in read.values()))
-    if base is None or all(sid in base.schema.variants for sid in sids):
-        return  # each variant of a version agrees with its unified schema
+    """Appended files must agree with the version they go on top of, and its partition keys
+    must not be columns of theirs."""
+    if base is None:  # nothing to go on top of: the files alone make the version
+        _check_schemas(files, sids, None, fresh, cache)
+        return
+    new = [sid for sid in dict.fromkeys(sids) if sid not in base.schema.variants]
+    if not new:
+        return  # each variant of a version agrees with its unified schema and its keys
     from mlcd.data.schema import to_arrow, unify
 
-    paths = {r.schema_id: path for path, r in read.items()}
+    first = _first_files(files, sids)
+    by_id = _schemas_by_id(new, fresh, base, cache)
     schemas = [(base.ref, to_arrow(base.schema))]
-    schemas += [(paths[sid], fresh[sid]) for sid in sids if sid in fresh]
-    unify(schemas, ())
+    schemas += [(first[sid], by_id[sid]) for sid in new]
+    unify(schemas, base.partitioning)
 
 
 def _check_schemas(
@@ -336,9 +333,14 @@ def _check_schemas(
     from mlcd.data.schema import unify
 
     # one file per distinct schema is enough to find a conflict (and to name where it is)
-    first = dict(zip(reversed(sids), reversed([f.path for f in files]), strict=True))
+    first = _first_files(files, sids)
     by_id = _schemas_by_id(sids, fresh, parent, cache)
     unify([(first[sid], schema) for sid, schema in by_id.items()], partitioning)
+
+
+def _first_files(files: list[SourceFile], sids: list[str]) -> dict[str, str]:
+    """The path of the first file of each schema id, to name in an error."""
+    return dict(zip(reversed(sids), reversed([f.path for f in files]), strict=True))
 
 
 def _inherits_schema(
@@ -378,13 +380,6 @@ def _schemas_by_id(
         else:
             raise SourceError(f"schema {sid} is missing from the index", hint="retry with --rehash")
     return out
-
-
-def _same_format(parent: DatasetVersion | None, fmt: str) -> None:
-    if parent is not None and parent.format != fmt:
-        raise SourceError(
-            f"cannot append {fmt} files to {parent.ref}, which holds {parent.format} files"
-        )
 
 
 def _nbytes(files: list[SourceFile]) -> int:
@@ -480,32 +475,6 @@ def _teach(
         schemas = {sid: serialize(schema) for sid, schema in fresh.items()}
     footprints = {r.footprint: r.schema_id for r in read.values() if r.footprint}
     cache.record(((f, ingested[f.abspath]) for f in todo), fmt, schemas, footprints)
-
-
-def _on_top_of(
-    conn: Any, parent: DatasetVersion | None, name: str, entries: list[FileEntry], fmt: str
-) -> list[FileEntry]:
-    if parent is None:
-        return entries
-    _same_format(parent, fmt)
-    from mlcd.data import catalog
-
-    base = catalog.resolve(conn, Ref(name, parent.number), with_files=True).files
-    existing = {f.path for f in base}
-    clash = [e.path for e in entries if e.path in existing]
-    if clash:
-        raise SourceError(
-            f"cannot append: {parent.ref} already has {clash[0]}"
-            + (f" and {len(clash) - 1} more" if len(clash) > 1 else ""),
-            hint="append new partitions only; snapshot the whole folder to replace files",
-        )
-    if base and entries and list(base[0].partition) != list(entries[0].partition):
-        raise SourceError(
-            f"cannot append files partitioned by {list(entries[0].partition) or 'nothing'} "
-            f"to {parent.ref}, partitioned by {list(base[0].partition) or 'nothing'}",
-            hint="append a folder named like the existing partitions, e.g. key=value/",
-        )
-    return sorted([*base, *entries], key=lambda f: f.path)
 
 
 def _new_version(

@@ -1,0 +1,79 @@
+"""Appending files on top of a version: the refusals that need no schema, made before a blob is
+stored (a refused append stores nothing), and the file list of the new version.
+
+The files' schemas are checked beside these, in `snapshot.py`, against the same base version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlcd.data.manifest import DatasetVersion, FileEntry
+from mlcd.data.sources import SourceFile
+from mlcd.errors import NotFoundError, SourceError
+from mlcd.names import Ref
+
+if TYPE_CHECKING:
+    from mlcd.meta import Database
+    from mlcd.meta.db import SqlConnection
+
+
+def base_version(db: Database, name: str, fmt: str) -> DatasetVersion | None:
+    """The latest version of `name`, with its files, once it is known to take files of `fmt`."""
+    from mlcd.data import catalog
+
+    with db.sql() as conn:
+        latest = catalog.latest(conn, existing(conn, name))
+        base = with_files(conn, latest) if latest is not None else None
+    if base is not None and base.format != fmt:
+        raise SourceError(
+            f"cannot append {fmt} files to {base.ref}, which holds {base.format} files"
+        )
+    return base
+
+
+def with_files(conn: SqlConnection, version: DatasetVersion) -> DatasetVersion:
+    from mlcd.data import catalog
+
+    return catalog.resolve(conn, Ref(version.name, version.number), with_files=True)
+
+
+def existing(conn: SqlConnection, name: str) -> int:
+    """The locked id of dataset `name`, which an append needs to exist."""
+    from mlcd.data import catalog
+
+    ds_id = catalog.dataset_id(conn, name, lock=True)
+    if ds_id is None:
+        raise NotFoundError(
+            f"cannot append to dataset {name!r}: it does not exist",
+            hint=f"create it first with `mlcd data snapshot {name} SOURCE`",
+        )
+    return ds_id
+
+
+def check_files(base: DatasetVersion | None, files: list[SourceFile]) -> None:
+    """Refuse paths `base` already has, and other partition keys."""
+    if base is None:
+        return
+    have = {f.path for f in base.files}
+    clash = [f.path for f in files if f.path in have]
+    if clash:
+        raise SourceError(
+            f"cannot append: {base.ref} already has {clash[0]}"
+            + (f" and {len(clash) - 1} more" if len(clash) > 1 else ""),
+            hint="append new partitions only; snapshot the whole folder to replace files",
+        )
+    keys = list(base.partitioning)
+    if files and list(files[0].partition) != keys:
+        raise SourceError(
+            f"cannot append files partitioned by {list(files[0].partition) or 'nothing'} "
+            f"to {base.ref}, partitioned by {keys or 'nothing'}",
+            hint="append a folder named like the existing partitions, e.g. key=value/",
+        )
+
+
+def on_top(base: DatasetVersion | None, entries: list[FileEntry]) -> list[FileEntry]:
+    """The files of the new version: the base's and the appended, by path."""
+    if base is None:
+        return entries
+    return sorted([*base.files, *entries], key=lambda f: f.path)
