@@ -216,6 +216,8 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
     is `decimal128(10, 2)` whatever its values, an all-NULL column keeps its type, so the schema
     stays the same from one snapshot to the next. Columns the database does not type, and values
     that do not fit their type (SQLite stores any value anywhere), are typed by their values.
+    A SQLite file that does not exist is refused, not created empty; a failed connection is a
+    SourceError (the server or the URL), a failed query a QueryError (the SQL).
     """
     import pyarrow as pa
     import sqlalchemy as sa
