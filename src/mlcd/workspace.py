@@ -201,7 +201,11 @@ class Workspace:
         from mlcd.config import is_database_url
 
         source = configured.source
-        if not is_database_url(source):
+        if is_database_url(source):  # a SQLite file, too, is relative to the workspace root
+            from mlcd.data.sources import root_sqlite_url
+
+            source = root_sqlite_url(source, self.root)
+        else:
             source = str(self.root / source)
         return source, configured.query, configured.table
 
