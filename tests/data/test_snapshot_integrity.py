@@ -134,3 +134,51 @@ def test_an_append_meanwhile_is_built_upon_and_checked_again(
     with pytest.raises(SourceError, match="sales@4 already has date=2024-01-04"):
         ws.snapshot("sales", late, append=True)
     assert [v.number for v in ws.log("sales")] == [4, 3, 2, 1]
+
+
+# -- 3. partition types do not change silently ------------------------------------------------
+
+
+@BOTH_DBS
+def test_an_appended_partition_value_must_fit_the_key_type(ws: Workspace) -> None:
+    parquet(ws.root / "base" / "date=2024-01-01" / "p.parquet", a=[1])
+    oops = parquet(ws.root / "inc" / "date=oops" / "p.parquet", a=[6]).parent
+    ws.snapshot("s", ws.root / "base")
+    before = stored_blobs(ws)
+    with pytest.raises(SchemaConflictError, match=r"date=oops.*not a date32 value") as exc:
+        ws.snapshot("s", oops, append=True)
+    assert "s@1" in exc.value.message
+    assert stored_blobs(ws) == before and [v.number for v in ws.log("s")] == [1]
+    assert ws.version("s").partitioning == {"date": "date32"}
+
+
+def test_an_appended_value_of_a_narrower_type_keeps_the_key_type(ws: Workspace) -> None:
+    parquet(ws.root / "base" / "x=1.5" / "p.parquet", a=[1])
+    parquet(ws.root / "nulls" / "k=__HIVE_DEFAULT_PARTITION__" / "p.parquet", a=[1])
+    ws.snapshot("f", ws.root / "base")
+    ws.snapshot("f", parquet(ws.root / "inc" / "x=2" / "p.parquet", a=[2]).parent, append=True)
+    assert ws.version("f@2").partitioning == {"x": "float64"}
+    assert sorted(ws.load("f@2").to_pandas()["x"]) == [1.5, 2.0]
+    # a key seen only as null is a string key: a later value keeps it one
+    ws.snapshot("n", ws.root / "nulls")
+    ws.snapshot("n", parquet(ws.root / "inc" / "k=7" / "p.parquet", a=[2]).parent, append=True)
+    assert ws.version("n@2").partitioning == {"k": "string"}
+    assert sorted(ws.load("n@2").to_pandas()["k"].dropna()) == ["7"]
+
+
+def test_a_resnapshot_that_retypes_a_partition_key_is_recorded_and_diffed(ws: Workspace) -> None:
+    src = ws.root / "src"
+    parquet(src / "date=2024-01-01" / "p.parquet", a=[1])
+    ws.snapshot("s", src)
+    parquet(src / "date=oops" / "p.parquet", a=[6])
+    ws.snapshot("s", src)
+    assert ws.version("s@2").partitioning == {"date": "string"}
+    d = ws.diff("s@1", "s@2")
+    assert d.partitioning_changed == ["date: date32 -> string"]
+    assert d.to_dict()["partitioning_changed"] == ["date: date32 -> string"]
+
+    flat = parquet(ws.root / "flat" / "p.parquet", a=[1]).parent
+    ws.snapshot("s", flat)
+    assert ws.diff("s@2", "s@3").partitioning_changed == ["-date: string"]
+    assert ws.diff("s@3", "s@1").partitioning_changed == ["+date: date32"]
+    assert ws.diff("s@1", "s@1").partitioning_changed == []

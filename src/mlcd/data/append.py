@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
+from mlcd.data.partitions import HIVE_NULL, partition_types
 from mlcd.data.sources import SourceFile
-from mlcd.errors import NotFoundError, SourceError
+from mlcd.errors import NotFoundError, SchemaConflictError, SourceError
 from mlcd.names import Ref
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ def existing(conn: SqlConnection, name: str) -> int:
 
 
 def check_files(base: DatasetVersion | None, files: list[SourceFile]) -> None:
-    """Refuse paths `base` already has, and other partition keys."""
+    """Refuse paths `base` already has, other partition keys, and partition values that do not
+    fit the type `base` gives their key (a date key stays a date: no silent retyping)."""
     if base is None:
         return
     have = {f.path for f in base.files}
@@ -70,6 +72,24 @@ def check_files(base: DatasetVersion | None, files: list[SourceFile]) -> None:
             f"to {base.ref}, partitioned by {keys or 'nothing'}",
             hint="append a folder named like the existing partitions, e.g. key=value/",
         )
+    for f in files:
+        for key, value in f.partition.items():
+            want = base.partitioning[key]
+            if not _fits(value, want):
+                folder = f.path.rsplit("/", 1)[0]
+                raise SchemaConflictError(
+                    f"cannot append {folder} to {base.ref}: partition key {key!r} is {want} "
+                    f"there, and {value!r} is not a {want} value",
+                    hint=f"name the folder {key}=<a {want} value>, or snapshot the whole source "
+                    "without --append to retype the key",
+                )
+
+
+def _fits(value: str, type_name: str) -> bool:
+    if value == HIVE_NULL or type_name == "string":
+        return True
+    alone = partition_types([{"key": value}])["key"]
+    return alone == type_name or (alone, type_name) == ("int64", "float64")
 
 
 def on_top(base: DatasetVersion | None, entries: list[FileEntry]) -> list[FileEntry]:

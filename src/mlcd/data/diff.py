@@ -1,4 +1,4 @@
-"""What changed between two versions: files, partitions, rows and schema."""
+"""What changed between two versions: files, partitions and their keys, rows and schema."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class DatasetDiff:
     columns_added: list[str]
     columns_removed: list[str]
     columns_retyped: list[str]  # "name: old -> new"
+    partitioning_changed: list[str]  # "+key: type", "-key: type", "key: old -> new"
 
     @property
     def empty(self) -> bool:
@@ -52,6 +53,17 @@ def diff_versions(a: DatasetVersion, b: DatasetVersion) -> DatasetDiff:
         columns_added=[c for c in tb if c not in ta],
         columns_removed=[c for c in ta if c not in tb],
         columns_retyped=[f"{c}: {ta[c]} -> {tb[c]}" for c in ta if c in tb and ta[c] != tb[c]],
+        partitioning_changed=_partitioning_changes(a.partitioning, b.partitioning),
+    )
+
+
+def _partitioning_changes(a: dict[str, str], b: dict[str, str]) -> list[str]:
+    """Partition keys added, removed or retyped: a key's type comes from its folder values, so
+    a new value (`date=oops`) can turn a date column into strings for every reader."""
+    return (
+        [f"+{k}: {b[k]}" for k in b if k not in a]
+        + [f"-{k}: {a[k]}" for k in a if k not in b]
+        + [f"{k}: {a[k]} -> {b[k]}" for k in a if k in b and a[k] != b[k]]
     )
 
 

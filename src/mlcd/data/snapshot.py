@@ -234,6 +234,7 @@ def _ingest(
     with ctx.db.sql(write=True) as conn:
         ds_id = appending.existing(conn, name) if append else catalog.ensure_dataset(conn, name)
         parent = catalog.latest(conn, ds_id)
+        partitioning = partition_types(e.partition for e in entries)
         if append:
             if parent is not None and (base is None or base.number != parent.number):
                 # another writer appended meanwhile: check again on top of its version (a
@@ -242,10 +243,14 @@ def _ingest(
                 appending.check_files(base, files)
                 _check_append_schemas(base, files, sids, fresh, cache)
             entries = appending.on_top(base, entries)
+            if base is not None:  # appended values fit the base's types (check_files)
+                partitioning = base.partitioning
         cid = content_id(fmt, entries)
         if parent is not None and parent.content_id == cid:
             return SnapshotResult(parent, False, len(todo), _nbytes(todo), len(known))
-        version = _new_version(cache, name, fmt, entries, cid, parent, description, message, fresh)
+        version = _new_version(
+            cache, name, fmt, entries, partitioning, cid, parent, description, message, fresh
+        )
         catalog.insert_version(conn, ds_id, version, entries)
         _check_reused(ctx.store, conn, name, parent, known)
         from mlcd.events.log import DATASET_SNAPSHOT, emit
@@ -482,13 +487,13 @@ def _new_version(
     name: str,
     fmt: str,
     entries: list[FileEntry],
+    partitioning: dict[str, str],
     cid: str,
     parent: DatasetVersion | None,
     description: str,
     message: str | None,
     fresh: dict[str, pa.Schema],
 ) -> DatasetVersion:
-    partitioning = partition_types(e.partition for e in entries)
     sids = [e.schema_id for e in entries]
     if parent is not None and _inherits_schema(sids, partitioning, parent):
         schema = parent.schema
