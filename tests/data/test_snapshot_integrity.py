@@ -4,13 +4,17 @@ duplicate columns."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
 import pyarrow.parquet as pq
 import pytest
 
 from mlcd.data import append as appending
+from mlcd.data import inference
 from mlcd.errors import SchemaConflictError, SourceError
 from mlcd.workspace import Workspace
 from tests.conftest import age, write_partitions
@@ -182,3 +186,124 @@ def test_a_resnapshot_that_retypes_a_partition_key_is_recorded_and_diffed(ws: Wo
     assert ws.diff("s@2", "s@3").partitioning_changed == ["-date: string"]
     assert ws.diff("s@3", "s@1").partitioning_changed == ["+date: date32"]
     assert ws.diff("s@1", "s@1").partitioning_changed == []
+
+
+# -- 4. CSV and JSON lines: types a whole-file read gives, not the first block's --------------
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (lambda i: i, "1.5"),  # int64 -> double
+        (lambda i: i % 2, "true"),  # int64 -> bool, as Arrow's inference loosens it
+        (lambda i: "", "x"),  # null -> string
+        (lambda i: "", "5"),  # null -> int64
+        (lambda i: "2024-01-01", "2024-01-01 10:00:00"),  # date32 -> timestamp[s]
+        (lambda i: i, "2024-01-01"),  # int64 -> string
+    ],
+)
+def test_a_csv_value_after_the_first_block_widens_its_column(
+    ws: Workspace, first: object, last: str
+) -> None:
+    src = ws.root / "cb"
+    src.mkdir()
+    path = src / "big.csv"
+    with path.open("w") as f:
+        f.write("val,id\n")
+        f.writelines(f"{first(i)},{i}\n" for i in range(300_000))  # type: ignore[operator]
+        f.write(f"{last},1\n")
+    age(path)
+    whole = pcsv.read_csv(path)
+    assert pcsv.open_csv(path).schema != whole.schema  # the first block alone types it otherwise
+    v = ws.snapshot("big", src).version
+    assert v.rows == 300_001
+    assert [(f.name, f.type) for f in v.schema.fields] == [
+        (f.name, str(f.type)) for f in whole.schema
+    ]
+    read = ws.load("big").to_arrow()  # the reader reads the blob with the recorded types
+    assert read.schema == whole.schema and read.equals(whole)
+
+
+def test_a_json_line_after_the_first_block_widens_and_adds_columns(ws: Workspace) -> None:
+    src = ws.root / "jb"
+    src.mkdir()
+    path = src / "big.jsonl"
+    with path.open("w") as f:
+        f.writelines(
+            json.dumps({"k": i, "t": "2024-01-01 00:00:00"}) + "\n" for i in range(100_000)
+        )
+        f.write(json.dumps({"k": 1.5, "t": "soon", "x": {"y": [1]}}) + "\n")
+    age(path)
+    whole = pjson.read_json(path)
+    v = ws.snapshot("big", src).version
+    assert v.rows == 100_001
+    assert [(f.name, f.type) for f in v.schema.fields] == [
+        (f.name, str(f.type)) for f in whole.schema
+    ]
+    read = ws.load("big").to_arrow()
+    assert read.schema == whole.schema and read.equals(whole)
+
+
+def test_json_pieces_merge_like_a_whole_file_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small pieces: each line's types meet the others' in the merge."""
+    monkeypatch.setattr(inference, "_PIECE", 64)
+    lines = [
+        {"a": None, "s": {"p": 1}, "l": []},
+        {"a": 1, "s": {"q": "x"}, "l": [1]},
+        {"a": 2.5, "s": None, "l": [2.5], "t": "2024-01-01T00:00:00Z"},
+        {"b": True, "t": "2024-01-01 10:00:00"},
+        {"t": "not a time"},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n\n".join(json.dumps(line) for line in lines * 50) + "\n")
+    monkeypatch.setattr(pjson, "open_json", _failing_open_json(pjson.open_json))
+    rows, schema = inference.json_facts(str(path))
+    assert rows == 250 and schema == pjson.read_json(path).schema
+
+
+def _failing_open_json(open_json: object) -> object:
+    """open_json that fails once without an explicit schema, as a late new key makes it fail."""
+
+    def fake(path: str, parse_options: pjson.ParseOptions | None = None) -> object:
+        if parse_options is None:
+            raise pa.ArrowInvalid("JSON parse error: unexpected field")
+        return open_json(path, parse_options=parse_options)  # type: ignore[operator]
+
+    return fake
+
+
+def test_json_lines_whose_types_really_conflict_are_refused(ws: Workspace) -> None:
+    path = ws.root / "bad.jsonl"
+    path.write_text("".join(json.dumps({"k": i}) + "\n" for i in range(100_000)) + '{"k": "s"}\n')
+    age(path)
+    with pytest.raises(SourceError, match=r"bad.jsonl is not a readable json file.*\bk\b"):
+        ws.snapshot("bad", path)
+    assert stored_blobs(ws) == set()
+
+
+# -- 5. an empty JSON lines file is zero rows -------------------------------------------------
+
+
+def test_an_empty_jsonl_file_is_zero_rows(ws: Workspace) -> None:
+    src = ws.root / "spark"
+    src.mkdir()
+    (src / "part-0.jsonl").write_text("")
+    (src / "part-1.jsonl").write_text('{"k": 1, "v": "a"}\n{"k": 2, "v": "b"}\n')
+    (src / "part-2.jsonl").write_text("\n\n")
+    age(src)
+    v = ws.snapshot("spark", src).version
+    files = ws.version("spark@1", with_files=True).files
+    assert v.rows == 2 and [f.rows for f in files] == [0, 2, 0]
+    assert v.schema.names == ["k", "v"]
+    assert ws.load("spark").to_pandas()["k"].tolist() == [1, 2]
+
+    more = ws.root / "more"
+    more.mkdir()
+    (more / "part-3.jsonl").write_text("")
+    age(more)
+    assert ws.snapshot("spark", more / "part-3.jsonl", append=True).version.rows == 2
+    only = ws.snapshot("nothing", more).version
+    assert only.rows == 0 and only.schema.names == []
+    assert ws.load("nothing").to_arrow().num_rows == 0

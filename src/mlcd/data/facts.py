@@ -3,7 +3,7 @@
 Parquet footers are decoded in Python first (`footer.py`); a footprint the stat index has seen
 names its schema without importing pyarrow. Each footprint new to the index is read once with
 pyarrow, and the files sharing it get that schema. Other files, CSV and JSON lines are read by
-pyarrow, which also reports a corrupt file.
+pyarrow, which also reports a corrupt file (`inference.py` types CSV and JSON lines).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def read_all(
                 slow[f.abspath] = f
             elif ft.footprint not in learnt:
                 slow.setdefault(ft.footprint, f)
-        facts = _map(pool, lambda f: read_facts(f.abspath, fmt, f.path), slow.values())
+        facts = _map(pool, lambda f: read_facts(f.abspath, fmt, f"file {f.path}"), slow.values())
     read = dict(zip(slow, facts, strict=True))
     return {f.abspath: _facts(f, ft, learnt, read) for f, ft in zip(files, footers, strict=True)}
 
@@ -87,6 +87,8 @@ def preload(files: list[SourceFile], fmt: str, cache: StatCache) -> None:
 
     importlib.import_module(f"pyarrow.{fmt}")
     importlib.import_module("mlcd.data.schema")
+    if fmt != "parquet":
+        importlib.import_module("mlcd.data.inference")
 
 
 def _facts(
@@ -108,7 +110,8 @@ def _map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T]) -> 
 
 
 def read_facts(path: str, fmt: str, display: str) -> FileFacts:
-    """Rows and schema of a data file, read by pyarrow; a corrupt file is a SourceError naming it.
+    """Rows and schema of a data file, read by pyarrow; a corrupt file is a SourceError naming it
+    (`display`, e.g. "file date=2024-01-01/part-0.parquet").
 
     Parquet: only the footer is read. CSV and JSON lines are parsed in a stream.
     """
@@ -123,18 +126,12 @@ def read_facts(path: str, fmt: str, display: str) -> FileFacts:
             meta = pq.ParquetFile(path)
             rows, schema = meta.metadata.num_rows, meta.schema_arrow
         else:
-            if fmt == "csv":
-                import pyarrow.csv as pcsv
+            from mlcd.data.inference import csv_facts, json_facts
 
-                reader = pcsv.open_csv(path)
-            else:
-                import pyarrow.json as pjson
-
-                reader = pjson.open_json(path)
-            rows, schema = sum(batch.num_rows for batch in reader), reader.schema
+            rows, schema = csv_facts(path) if fmt == "csv" else json_facts(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SourceError(
-            f"file {display} is not a readable {fmt} file: {exc}",
+            f"{display} is not a readable {fmt} file: {exc}",
             hint="fix or remove the file, then snapshot again",
         ) from exc
     return FileFacts(rows, schema_id(schema), schema)
