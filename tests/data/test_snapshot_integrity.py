@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
@@ -307,3 +308,17 @@ def test_an_empty_jsonl_file_is_zero_rows(ws: Workspace) -> None:
     only = ws.snapshot("nothing", more).version
     assert only.rows == 0 and only.schema.names == []
     assert ws.load("nothing").to_arrow().num_rows == 0
+
+
+# -- 7. a DataFrame is named as such, not as mlcd's temporary file -----------------------------
+
+
+def test_a_dataframe_append_conflict_names_the_dataframe(ws: Workspace) -> None:
+    ws.snapshot("df", pd.DataFrame({"a": [1]}))
+    before = stored_blobs(ws)
+    with pytest.raises(SchemaConflictError) as exc:
+        ws.snapshot("df", pd.DataFrame({"a": ["x"]}), append=True)
+    assert exc.value.message.startswith("column 'a' is ")
+    assert "in the DataFrame but int64 in df@1" in exc.value.message
+    assert ".mlcd" not in exc.value.message and "parquet" not in exc.value.message
+    assert stored_blobs(ws) == before

@@ -43,10 +43,12 @@ def read_all(
     cache: StatCache,
     workers: int,
     footers: list[Footer | None] | None = None,
+    label: str | None = None,
 ) -> dict[str, FileFacts]:
     """Facts of every file by absolute path; a corrupt file refuses the snapshot (SourceError).
 
-    `footers` are the files' `read_footer` results when the caller has them already.
+    `footers` are the files' `read_footer` results when the caller has them already; `label`
+    names the source in errors instead of its files (a DataFrame's temporary Parquet file).
     """
     if not files:
         return {}
@@ -66,7 +68,9 @@ def read_all(
                 slow[f.abspath] = f
             elif ft.footprint not in learnt:
                 slow.setdefault(ft.footprint, f)
-        facts = _map(pool, lambda f: read_facts(f.abspath, fmt, f"file {f.path}"), slow.values())
+        facts = _map(
+            pool, lambda f: read_facts(f.abspath, fmt, label or f"file {f.path}"), slow.values()
+        )
     read = dict(zip(slow, facts, strict=True))
     return {f.abspath: _facts(f, ft, learnt, read) for f, ft in zip(files, footers, strict=True)}
 

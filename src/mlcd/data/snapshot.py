@@ -95,7 +95,7 @@ def snapshot(
 ) -> SnapshotResult:
     """Snapshot `source` as a new version of dataset `name` (see `Workspace.snapshot`)."""
     validate_name(name)
-    with _materialised(ctx, source, query, table, append) as (path, description, indexed):
+    with _materialised(ctx, source, query, table, append) as (path, description, label):
         prefix = _append_prefix(path) if append else ""
         files = scan(path, prefix)
         fmt = check_consistent(files)
@@ -108,7 +108,7 @@ def snapshot(
                 files,
                 fmt,
                 description=description,
-                indexed=indexed,
+                label=label,
                 append=append,
                 message=message,
                 rehash=rehash,
@@ -122,10 +122,11 @@ def snapshot(
 @contextlib.contextmanager
 def _materialised(
     ctx: Context, source: Any, query: str | None, table: str | None, append: bool
-) -> Iterator[tuple[Path, str, bool]]:
+) -> Iterator[tuple[Path, str, str | None]]:
     """A path on disk for any source; tables and query results are written as Parquet first.
 
-    Yields (path, description, indexed): only real source files go through the stat index.
+    Yields (path, description, label): `label` names a table or query result in errors instead
+    of its temporary file, and is None for real source files (only they use the stat index).
     """
     from mlcd.config import is_database_url
 
@@ -135,7 +136,7 @@ def _materialised(
         if query or table:
             raise SourceError(f"--query/--table need a database URL as source, not {source}")
         path = Path(source).absolute()
-        yield path, str(path), True
+        yield path, str(path), None
         return
     ctx.tmp.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ctx.tmp) as tmp:
@@ -148,12 +149,15 @@ def _materialised(
                 )
             sql = query or f'SELECT * FROM "{validate_name(table or "", "table")}"'
             write_query(source, sql, dest, table=table)
-            yield dest, f"{_redact(source)} :: {sql}", False
+            yield dest, f"{_redact(source)} :: {sql}", "the query result"
         else:
             write_table(source, dest)
             if append:  # appended tables are new files beside the old: name them by content
                 dest = dest.rename(dest.with_name(f"part-{hash_file(dest)[3:15]}.parquet"))
-            yield dest, f"<{type(source).__module__}.{type(source).__name__}>", False
+            label = (
+                "the table" if type(source).__module__.startswith("pyarrow") else "the DataFrame"
+            )
+            yield dest, f"<{type(source).__module__}.{type(source).__name__}>", label
 
 
 def _redact(url: str) -> str:
@@ -175,13 +179,14 @@ def _ingest(
     fmt: str,
     *,
     description: str,
-    indexed: bool,
+    label: str | None,
     append: bool,
     message: str | None,
     rehash: bool,
     progress: Progress,
     workers: int,
 ) -> SnapshotResult:
+    indexed = label is None
     known = cache.lookup(files, fmt) if indexed and not rehash else {}
     gone = ctx.store.missing(k.blob for k in known.values()) if known else set()
     known = {path: k for path, k in known.items() if k.blob not in gone}  # deleted by hand/gc
@@ -194,7 +199,7 @@ def _ingest(
     with staging(ctx.store, paths, workers, _after_copy(todo, fmt, footers, progress)) as batch:
         preload(todo, fmt, cache)
         _wait_for_copies(batch, paths)
-        read = read_all(todo, fmt, cache, workers, footers)
+        read = read_all(todo, fmt, cache, workers, footers, label)
         for f in todo:  # facts were read from the source after the copy: same bytes?
             _check_unchanged(f)
         fresh = {r.schema_id: r.schema for r in read.values() if r.schema is not None}
@@ -202,9 +207,9 @@ def _ingest(
         if append:
             base = appending.base_version(ctx.db, name, fmt)
             appending.check_files(base, files)
-            _check_append_schemas(base, files, sids, fresh, cache)
+            _check_append_schemas(base, files, sids, fresh, cache, label)
         elif todo:
-            _check_schemas(files, sids, _latest(ctx.db, name), fresh, cache)
+            _check_schemas(files, sids, _latest(ctx.db, name), fresh, cache, label)
         puts = batch.commit()
     ingested = {
         path: Known(put.blob, read[path].rows, read[path].schema_id)
@@ -241,7 +246,7 @@ def _ingest(
                 # refusal now leaves this snapshot's blobs unreferenced, for `mlcd gc`)
                 base = appending.with_files(conn, parent)
                 appending.check_files(base, files)
-                _check_append_schemas(base, files, sids, fresh, cache)
+                _check_append_schemas(base, files, sids, fresh, cache, label)
             entries = appending.on_top(base, entries)
             if base is not None:  # appended values fit the base's types (check_files)
                 partitioning = base.partitioning
@@ -306,18 +311,19 @@ def _check_append_schemas(
     sids: list[str],
     fresh: dict[str, pa.Schema],
     cache: StatCache,
+    label: str | None,
 ) -> None:
     """Appended files must agree with the version they go on top of, and its partition keys
     must not be columns of theirs."""
     if base is None:  # nothing to go on top of: the files alone make the version
-        _check_schemas(files, sids, None, fresh, cache)
+        _check_schemas(files, sids, None, fresh, cache, label)
         return
     new = [sid for sid in dict.fromkeys(sids) if sid not in base.schema.variants]
     if not new:
         return  # each variant of a version agrees with its unified schema and its keys
     from mlcd.data.schema import to_arrow, unify
 
-    first = _first_files(files, sids)
+    first = _first_files(files, sids, label)
     by_id = _schemas_by_id(new, fresh, base, cache)
     schemas = [(base.ref, to_arrow(base.schema))]
     schemas += [(first[sid], by_id[sid]) for sid in new]
@@ -330,6 +336,7 @@ def _check_schemas(
     parent: DatasetVersion | None,
     fresh: dict[str, pa.Schema],
     cache: StatCache,
+    label: str | None,
 ) -> None:
     """Unify the schemas the new version will have, so a conflict stores nothing."""
     partitioning = partition_types(f.partition for f in files)
@@ -338,14 +345,14 @@ def _check_schemas(
     from mlcd.data.schema import unify
 
     # one file per distinct schema is enough to find a conflict (and to name where it is)
-    first = _first_files(files, sids)
+    first = _first_files(files, sids, label)
     by_id = _schemas_by_id(sids, fresh, parent, cache)
     unify([(first[sid], schema) for sid, schema in by_id.items()], partitioning)
 
 
-def _first_files(files: list[SourceFile], sids: list[str]) -> dict[str, str]:
-    """The path of the first file of each schema id, to name in an error."""
-    return dict(zip(reversed(sids), reversed([f.path for f in files]), strict=True))
+def _first_files(files: list[SourceFile], sids: list[str], label: str | None) -> dict[str, str]:
+    """What to call the first file of each schema id in an error: its path, or the label."""
+    return dict(zip(reversed(sids), reversed([label or f.path for f in files]), strict=True))
 
 
 def _inherits_schema(
