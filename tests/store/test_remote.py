@@ -20,6 +20,7 @@ from fsspec.asyn import sync
 from mlcd.errors import BackendError
 from mlcd.store import hash_bytes, open_store
 from mlcd.store.fsspec import FsspecObjectStore
+from mlcd.store.marks import mark_blob
 from mlcd.workspace import Workspace
 from tests.conftest import write_partitions
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, Server, free_port
@@ -66,7 +67,8 @@ def test_a_workspace_on_a_remote_store(tmp_path: Path, remote_url: str) -> None:
     # the blobs are on the server, seen by a client that shares nothing with the workspace
     server = fsspec.filesystem(remote_url.split("://")[0], skip_instance_cache=True)
     stored = server.find(remote_url.split("://")[1] + "/b3")
-    assert len(stored) == 3
+    assert len(stored) == 4  # the three files and the metadata DB's mark (mlcd.store.marks)
+    assert any(key.endswith(mark_blob(ws.db.id)[5:]) for key in stored)  # b3/ab/cdef…
 
     frame = ws.load("sales@1").to_pandas()
     assert len(frame) == 300
@@ -77,7 +79,7 @@ def test_a_workspace_on_a_remote_store(tmp_path: Path, remote_url: str) -> None:
 
     again = Workspace(ws.root).snapshot("sales", sales)
     assert not again.created and again.version.number == first.version.number
-    assert len(server.find(remote_url.split("://")[1] + "/b3")) == 3
+    assert len(server.find(remote_url.split("://")[1] + "/b3")) == 4
     ws.close()
 
 
