@@ -310,6 +310,29 @@ def test_an_empty_jsonl_file_is_zero_rows(ws: Workspace) -> None:
     assert ws.load("nothing").to_arrow().num_rows == 0
 
 
+# -- 6. duplicate column names ------------------------------------------------------------------
+
+
+def test_duplicate_column_names_are_refused(ws: Workspace) -> None:
+    dp = ws.root / "dp"
+    dp.mkdir()
+    pq.write_table(pa.table([[1], [2]], names=["a", "a"]), dp / "f.parquet")
+    age(dp)
+    with pytest.raises(
+        SchemaConflictError, match=r"file f\.parquet has more than one column named 'a'"
+    ):
+        ws.snapshot("dp", dp)
+    dh = ws.root / "dh"
+    dh.mkdir()
+    (dh / "f.csv").write_text("a,b,a\n1,2,3\n")
+    age(dh)
+    with pytest.raises(SchemaConflictError, match=r"file f\.csv has more than one column"):
+        ws.snapshot("dh", dh)
+    with pytest.raises(SchemaConflictError, match="the table has more than one column named 'x'"):
+        ws.snapshot("t", pa.table([[1], [2]], names=["x", "x"]))
+    assert stored_blobs(ws) == set() and ws.datasets() == []
+
+
 # -- 7. a DataFrame is named as such, not as mlcd's temporary file -----------------------------
 
 

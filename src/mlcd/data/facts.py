@@ -117,11 +117,12 @@ def read_facts(path: str, fmt: str, display: str) -> FileFacts:
     """Rows and schema of a data file, read by pyarrow; a corrupt file is a SourceError naming it
     (`display`, e.g. "file date=2024-01-01/part-0.parquet").
 
-    Parquet: only the footer is read. CSV and JSON lines are parsed in a stream.
+    Parquet: only the footer is read. CSV and JSON lines are parsed in a stream. A file with two
+    columns of one name is refused: readers address columns by name, and would drop one.
     """
     import pyarrow as pa
 
-    from mlcd.data.schema import schema_id
+    from mlcd.data.schema import check_unique, schema_id
 
     try:
         if fmt == "parquet":
@@ -138,4 +139,5 @@ def read_facts(path: str, fmt: str, display: str) -> FileFacts:
             f"{display} is not a readable {fmt} file: {exc}",
             hint="fix or remove the file, then snapshot again",
         ) from exc
+    check_unique(schema, display)
     return FileFacts(rows, schema_id(schema), schema)

@@ -47,6 +47,17 @@ def deserialize(b64: str) -> pa.Schema:
     return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(b64)))
 
 
+def check_unique(schema: pa.Schema, display: str) -> None:
+    """Refuse a file with two columns of one name: readers select columns by name."""
+    names = schema.names
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise SchemaConflictError(
+            f"{display} has more than one column named {twice!r}",
+            hint="rename the duplicate columns, then snapshot again",
+        )
+
+
 def unify(
     file_schemas: Sequence[tuple[str, pa.Schema]], partition_keys: Iterable[str]
 ) -> SchemaInfo:
