@@ -19,7 +19,7 @@ import yaml
 
 from mlcd.checks.result import CheckResult
 from mlcd.checks.spec import parse_checks
-from mlcd.errors import ConfigError
+from mlcd.errors import ConfigError, IntegrityError
 from mlcd.workspace import Workspace
 from tests.conftest import age
 from tests.postgres import BACKENDS
@@ -183,6 +183,18 @@ def test_a_clean_dataset_passes_every_declared_check(checked: Workspace) -> None
     assert named["sales.id.unique"].value == 3 * ROWS
     assert named["sales.correlation.amount.items"].value > 0.9
     assert "has no parent" in named["sales.drift"].message
+
+
+def test_checks_refuse_a_damaged_blob_instead_of_measuring_it(checked: Workspace) -> None:
+    """DuckDB reads the Parquet blobs in place: they are verified first, as `load` does."""
+    blob = checked.version("sales@1", with_files=True).files[0].blob
+    path = checked.store.path_of(blob)  # type: ignore[attr-defined]
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=blob):
+        checked.check_data("sales@1")
 
 
 def test_planted_problems_are_caught_by_the_right_checks(ws: Workspace) -> None:

@@ -131,7 +131,7 @@ def connect() -> Iterator[duckdb.DuckDBPyConnection]:
 def source_sql(reader: DatasetReader, con: duckdb.DuckDBPyConnection) -> str:
     """A table expression over the version's data files (partition columns excluded)."""
     version = reader.version
-    locations = [reader.store.arrow_location(f.blob) for f in reader.files]
+    locations = reader.locations()  # verified before DuckDB reads them in place
     local = all(type(fs).__name__ == "LocalFileSystem" for fs, _ in locations)
     if version.format == "parquet" and local:
         paths = ", ".join("'" + p.replace("'", "''") + "'" for _, p in locations)

@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from blake3 import blake3
@@ -263,7 +264,10 @@ class FsspecObjectStore(ObjectStore):
         return removed
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
+        return self._arrow_fs, self._key(check_blob_id(blob))
+
+    @cached_property
+    def _arrow_fs(self) -> pyarrow.fs.FileSystem:  # one for all blobs
         import pyarrow.fs
 
-        handler = pyarrow.fs.FSSpecHandler(self.fs)
-        return pyarrow.fs.PyFileSystem(handler), self._key(check_blob_id(blob))
+        return pyarrow.fs.PyFileSystem(pyarrow.fs.FSSpecHandler(self.fs))

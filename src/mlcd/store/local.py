@@ -8,6 +8,7 @@ import stat
 import threading
 import uuid
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -167,6 +168,10 @@ class LocalObjectStore(ObjectStore):
         return removed
 
     def arrow_location(self, blob: str) -> tuple[pyarrow.fs.FileSystem, str]:
+        return self._arrow_fs, str(self.path_of(blob))
+
+    @cached_property
+    def _arrow_fs(self) -> pyarrow.fs.FileSystem:  # one for all blobs: ~0.2 ms to make each
         import pyarrow.fs
 
-        return pyarrow.fs.LocalFileSystem(), str(self.path_of(blob))
+        return pyarrow.fs.LocalFileSystem()
