@@ -298,6 +298,17 @@ def test_diff(ws: Workspace, sales: Path, cli: Cli) -> None:
     assert "~ date=2024-01-02/part-0.parquet" in r.out
 
 
+def test_diff_shows_a_retyped_partition_key(ws: Workspace, sales: Path, cli: Cli) -> None:
+    snap(cli, "sales", sales)
+    put_day(sales, "oops", seed=3)  # date=oops: the key can no longer be a date
+    snap(cli, "sales", sales)
+    assert cli("data", "diff", "sales@2", "--json").json()["partitioning_changed"] == [
+        "date: date32 -> string"
+    ]
+    r = cli("data", "diff", "sales@2")
+    assert "partition keys changed (1):" in r.out and "~ date: date32 -> string" in r.out
+
+
 def test_diff_schema(ws: Workspace, cli: Cli) -> None:
     src = ws.root / "t"
     src.mkdir()

@@ -203,6 +203,7 @@ def diff(
         ("columns added", d.columns_added, "+"),
         ("columns removed", d.columns_removed, "-"),
         ("columns retyped", d.columns_retyped, "~"),
+        ("partition keys changed", d.partitioning_changed, "~"),
     ]:
         if items:
             out.print(f"  {label} ({len(items)}):")
