@@ -127,6 +127,19 @@ def test_a_declared_decimal_does_not_depend_on_its_values(ws: Workspace, tmp_pat
     ]
 
 
+def test_query_slices_append_as_new_files(ws: Workspace, tmp_path: Path) -> None:
+    """Each appended query result is a file named by its content, beside the earlier ones."""
+    url = money_db(tmp_path / "m.db", [(1, 2), (2, 1.25), (3, None)])
+    ws.snapshot("slices", url, query="SELECT * FROM m WHERE id = 1")
+    for i in (2, 3):
+        ws.snapshot("slices", url, query=f"SELECT * FROM m WHERE id = {i}", append=True)
+    version = ws.version("slices", with_files=True)
+    assert version.number == 3 and len(version.files) == 3
+    assert amt_type(ws, "slices") == "decimal128(10, 2)"
+    amounts = ws.load("slices").to_arrow().column("amt").to_pylist()
+    assert sorted(amounts, key=lambda a: (a is None, a)) == [Decimal("1.25"), Decimal("2.00"), None]
+
+
 @sqlite_only
 @pytest.mark.parametrize(
     ("values", "typed"),

@@ -149,15 +149,22 @@ def _materialised(
                 )
             sql = query or f'SELECT * FROM "{validate_name(table or "", "table")}"'
             write_query(source, sql, dest, table=table)
-            yield dest, f"{_redact(source)} :: {sql}", "the query result"
+            yield _named_for(dest, append), f"{_redact(source)} :: {sql}", "the query result"
         else:
             write_table(source, dest)
-            if append:  # appended tables are new files beside the old: name them by content
-                dest = dest.rename(dest.with_name(f"part-{hash_file(dest)[3:15]}.parquet"))
             label = (
                 "the table" if type(source).__module__.startswith("pyarrow") else "the DataFrame"
             )
-            yield dest, f"<{type(source).__module__}.{type(source).__name__}>", label
+            yield (
+                _named_for(dest, append),
+                f"<{type(source).__module__}.{type(source).__name__}>",
+                label,
+            )
+
+
+def _named_for(dest: Path, append: bool) -> Path:
+    """Appended results are new files beside the old ones: name them by their content."""
+    return dest.rename(dest.with_name(f"part-{hash_file(dest)[3:15]}.parquet")) if append else dest
 
 
 def _redact(url: str) -> str:
