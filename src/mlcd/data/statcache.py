@@ -31,6 +31,15 @@ CREATE TABLE IF NOT EXISTS footprints (footprint TEXT PRIMARY KEY, schema_id TEX
 """
 
 
+def open_index(path: Path, schema: str) -> sqlite3.Connection:
+    """A machine-local SQLite index under `.mlcd/cache` (WAL; autocommit unless BEGIN)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(schema)
+    return conn
+
+
 @dataclass(frozen=True)
 class Known:
     """What the index knows of an unchanged file's content."""
@@ -44,10 +53,7 @@ class StatCache:
     """A small SQLite file local to this machine (inodes mean nothing elsewhere)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(_SCHEMA)
+        self.conn = open_index(path, _SCHEMA)
 
     def lookup(self, files: list[SourceFile], fmt: str) -> dict[str, Known]:
         """Known content of the files whose stat is unchanged, by absolute path."""

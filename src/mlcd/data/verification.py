@@ -26,11 +26,11 @@ from typing import TypeVar
 from blake3 import blake3
 
 from mlcd.data.manifest import FileEntry
+from mlcd.data.statcache import RACY_NS, open_index
 from mlcd.errors import BackendError, IntegrityError, MlcdError, NotFoundError
 from mlcd.store import LocalObjectStore, ObjectStore
 from mlcd.store.base import blob_id, check_blob_id, corrupt, fanout, missing
 
-RACY_NS = 2_000_000_000
 REMOTE_WORKERS = 16  # one round trip per blob; overlap them
 
 _SCHEMA = """
@@ -46,10 +46,7 @@ class VerifiedIndex:
     """Blob paths that hashed right, with the stat they had then; local to this machine."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(_SCHEMA)
+        self.conn = open_index(path, _SCHEMA)
 
     def trusted(self, stats: dict[str, Stat]) -> set[str]:
         """The paths whose stat is the one they had when they hashed right."""
