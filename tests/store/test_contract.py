@@ -319,3 +319,26 @@ def test_storing_existing_content_again_makes_it_young(store: ObjectStore, tmp_p
     (tmp_path / "again").write_bytes(b"reused")
     for put in (store.put_bytes(b"reused"), store.put_file(tmp_path / "again")):
         assert not put.new and store.stat(put.blob).modified > first
+
+
+def test_a_mark_that_could_not_be_stored_is_tried_again(tmp_path: Path) -> None:
+    """The owner DB's mark comes before any data; if storing it fails, so does the write, and
+    the next write stores it (a write without a mark would look like garbage to other DBs)."""
+    from mlcd.store.marks import mark_blob
+
+    calls = []
+
+    def owner() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the metadata DB is not reachable")
+        return "0" * 32
+
+    store = open_store(str(tmp_path / "objects"), owner=owner)
+    with pytest.raises(OSError, match="not reachable"):
+        store.put_bytes(b"data")
+    assert list(store.iter_blobs()) == []
+    data = store.put_bytes(b"data").blob
+    assert sorted(store.iter_blobs()) == sorted([data, mark_blob("0" * 32)])
+    store.put_bytes(b"more")
+    assert len(calls) == 2  # marked once for good

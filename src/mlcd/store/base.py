@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PREFIX = "b3:"
 CHUNK = 1 << 20  # 1 MiB: large enough for the hasher to run at memory speed, small for RAM
 _BLOB_ID = re.compile(r"b3:[0-9a-f]{64}")
+_MARKING = threading.RLock()  # first writes of stores with an owner: rare, so one lock for all
 
 
 def blob_id(hexdigest: str) -> str:
@@ -150,15 +151,25 @@ class ObjectStore(Protocol):
     url: str
     owner: Callable[[], str] | None = None  # the id of the metadata DB writing through it
     _marked: bool = False
+    _marking: bool = False
 
     def _mark_owner(self) -> None:
         """Before the first write, store the owner DB's mark (`mlcd.store.marks`): `gc` from
-        another metadata DB then knows this one uses the store too."""
-        if self.owner is not None and not self._marked:
+        another metadata DB then knows this one uses the store too. Writers in other threads
+        wait for it; if it cannot be stored, the write fails (and the next one tries again)."""
+        if self.owner is None or self._marked:
+            return
+        with _MARKING:  # re-entrant: storing the mark is itself a write
+            if self._marked or self._marking:
+                return
             from mlcd.store.marks import mark
 
-            self._marked = True
-            self.put_bytes(mark(self.owner()))
+            self._marking = True
+            try:
+                self.put_bytes(mark(self.owner()))
+                self._marked = True
+            finally:
+                self._marking = False
 
     def put_file(self, path: str | os.PathLike[str]) -> PutResult:
         """Store a file, hashing while copying (one read per byte)."""
