@@ -159,6 +159,37 @@ def test_numbers_that_the_decimal_would_change_keep_their_type(
     assert ws.load("loose").to_arrow().column("amt").to_pylist() == list(values)
 
 
+@sqlite_only
+def test_batches_that_disagree_on_a_column_type_are_typed_as_one_batch(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Rows arrive in 50,000-row batches: a later batch's 'abc' makes the column text too."""
+    path = tmp_path / "t.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (id int, v)")
+        conn.executemany("INSERT INTO t VALUES (?, ?)", [(i, i) for i in range(50_000)])
+        conn.execute("INSERT INTO t VALUES (50000, 'abc')")
+    conn.close()
+    for name, order in (("late", "id"), ("early", "id DESC")):
+        ws.snapshot(name, f"sqlite:///{path}", query=f"SELECT id, v FROM t ORDER BY {order}")
+        schema = {f.name: f.type for f in ws.version(name).schema.fields}
+        assert schema == {"id": "int64", "v": "string"}
+    late = ws.load("late").to_arrow().column("v").to_pylist()
+    assert late[:2] == ["0", "1"] and late[-1] == "abc"
+    assert sorted(late) == sorted(ws.load("early").to_arrow().column("v").to_pylist())
+
+
+@sqlite_only
+def test_a_decimal_that_one_batch_cannot_hold_makes_the_column_double(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """1.255 does not fit numeric(10, 2): its batch is double, so the whole column is double."""
+    url = money_db(tmp_path / "m.db", [(i, 1.25) for i in range(50_000)] + [(50_000, 1.255)])
+    ws.snapshot("m", url, query="SELECT * FROM m ORDER BY id")
+    assert amt_type(ws, "m") == "double"
+    assert ws.load("m").to_arrow().column("amt").to_pylist()[-2:] == [1.25, 1.255]
+
+
 def ops_db(path: Path) -> Path:
     """A SQLite file holding table `t` with two rows."""
     with sqlite3.connect(path) as conn:

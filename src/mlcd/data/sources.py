@@ -215,7 +215,9 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
     Columns take the types the database gives them (`sqltypes.column_types`): a `numeric(10, 2)`
     is `decimal128(10, 2)` whatever its values, an all-NULL column keeps its type, so the schema
     stays the same from one snapshot to the next. Columns the database does not type, and values
-    that do not fit their type (SQLite stores any value anywhere), are typed by their values.
+    that do not fit their type (SQLite stores any value anywhere), are typed by their values,
+    over the whole result: one 1.255 makes a `numeric(10, 2)` column double, one 'abc' among
+    integers makes the column text, wherever the row falls.
     A SQLite file that does not exist is refused, not created empty; a failed connection is a
     SourceError (the server or the URL), a failed query a QueryError (the SQL).
     """
@@ -262,12 +264,41 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
     if not names:
         raise SourceError(f"query against {_safe(url)} returned no columns")
     if batches:
-        schema = pa.unify_schemas([b.schema for b in batches], promote_options="permissive")
-        result_table = pa.concat_tables([b.cast(schema) for b in batches])
+        pieces = [[b.column(i) for b in batches] for i in range(len(names))]
+        merged = [_merge_column(p, name, url) for p, name in zip(pieces, names, strict=True)]
+        result_table = pa.table(merged, names=names)
     else:
         empty = [pa.array([], t or pa.null()) for t in types]
         result_table = pa.table(empty, names=names)
     write_table(result_table, dest)
+
+
+def _merge_column(pieces: list[pa.ChunkedArray], name: str, url: str) -> pa.ChunkedArray:
+    """One column of a query result from its per-batch pieces, typed as one batch would be.
+
+    A type every piece casts to without change (int64 and double: double), else text, as
+    `sqltypes.to_array` types mixed values: where a batch boundary falls changes nothing.
+    """
+    import pyarrow as pa
+
+    fields = [pa.schema([pa.field(name, p.type)]) for p in pieces]
+    try:
+        target = pa.unify_schemas(fields, promote_options="permissive").field(0).type
+        return pa.chunked_array([c for p in pieces for c in p.cast(target).chunks], target)
+    except pa.ArrowException:  # 1 in one batch, 'abc' in another (SQLite): as text
+        pass
+    try:
+        text = [
+            pa.array([None if v is None else str(v) for v in p.to_pylist()], pa.string())
+            for p in pieces
+        ]
+        return pa.chunked_array(text, pa.string())
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise QueryError(
+            f"query against {_safe(url)}: column {name!r} holds values of types "
+            f"{sorted({str(p.type) for p in pieces})} that cannot be merged: {exc}",
+            hint=f"CAST({name} AS TEXT) in the query, or clean the column's values",
+        ) from exc
 
 
 def _connect(engine: sa.Engine, url: str, sqlite: str | None) -> sa.Connection:
