@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import subprocess
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -367,3 +369,52 @@ def test_an_unwritable_destination_is_one_clear_error(
     real_mkdir(mount)
     snap.materialize("sales@1", mount)
     assert len(list(mount.rglob("*.parquet"))) == 3 and leftovers(tmp_path / "ro") == ["mnt"]
+
+
+def test_materialize_fills_an_empty_mount_point_in_place(
+    snap: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename onto a mount point fails with EBUSY (Docker's `-v host:/data`): none is tried."""
+    mount, other = tmp_path / "data", tmp_path / "other"
+    mount.mkdir()
+    other.mkdir()
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: Path(p) in (mount, other) or real_ismount(p))
+    monkeypatch.setattr(os, "rename", lambda *_: pytest.fail("a mount point cannot be renamed"))
+    snap.materialize("sales@1", mount)
+    assert leftovers(mount) == [f"date=2024-01-0{d}" for d in (1, 2, 3)]
+    blob_path(snap, snap.version("sales@1", with_files=True).files[0]).unlink()
+    with pytest.raises(NotFoundError):
+        snap.materialize("sales@1", other)
+    assert leftovers(other) == [] and leftovers(tmp_path) == ["data", "other", "ws"]
+
+
+@pytest.mark.parametrize("code", [errno.EBUSY, errno.EXDEV])
+def test_materialize_falls_back_to_in_place_when_the_rename_is_refused(
+    snap: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    def refused(src: object, dst: object) -> None:
+        raise OSError(code, os.strerror(code), str(dst))
+
+    monkeypatch.setattr(os, "rename", refused)
+    mount = tmp_path / "data"
+    mount.mkdir()
+    snap.materialize("sales@1", mount)
+    assert leftovers(mount) == [f"date=2024-01-0{d}" for d in (1, 2, 3)]
+    assert leftovers(tmp_path) == ["data", "ws"]  # no hidden temporary folder left
+
+
+def test_materialize_into_a_real_bind_mount(snap: Workspace, tmp_path: Path) -> None:
+    host, mount = tmp_path / "host", tmp_path / "data"
+    host.mkdir()
+    mount.mkdir()
+    try:
+        subprocess.run(["mount", "--bind", host, mount], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("bind mounts are not permitted here")
+    try:
+        snap.materialize("sales@1", mount)
+        assert leftovers(host) == [f"date=2024-01-0{d}" for d in (1, 2, 3)]
+        assert leftovers(tmp_path) == ["data", "host", "ws"]
+    finally:
+        subprocess.run(["umount", mount], check=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import uuid
@@ -19,8 +20,9 @@ def materialize(version: DatasetVersion, store: ObjectStore, dest: Path, workers
 
     `dest` must be new or empty, so that the folder holds exactly the version afterwards. The
     files are written into a hidden sibling folder that is renamed to `dest` once all of them
-    are verified (into `dest` itself when only it can be written, a mount point say), so a
-    failure (a damaged blob, a full disk, Ctrl-C) leaves nothing behind.
+    are verified, so a failure (a damaged blob, a full disk, Ctrl-C) leaves nothing behind. A
+    mount point (Docker's `-v host:/data`), or a folder that only itself can be written, cannot
+    be replaced by a rename: it is filled in place and emptied again on failure.
     """
     if dest.is_symlink():  # a link to an empty folder: the folder is replaced, not the link
         dest = dest.resolve()
@@ -34,9 +36,8 @@ def materialize(version: DatasetVersion, store: ObjectStore, dest: Path, workers
         if root != dest:
             _move_into_place(root, dest)
     except BaseException:
-        if root == dest:  # it was empty: all it holds is ours
-            for entry in list(dest.iterdir()):
-                _remove(entry)
+        if root == dest:
+            _empty(dest)
         elif root is not None:
             shutil.rmtree(root, ignore_errors=True)
         for folder in made:  # deepest first; only if still empty
@@ -47,7 +48,10 @@ def materialize(version: DatasetVersion, store: ObjectStore, dest: Path, workers
 
 
 def _writable_root(dest: Path) -> Path:
-    """A new hidden folder beside `dest`; `dest` itself if it exists and only it is writable."""
+    """A new hidden folder beside `dest`; `dest` itself if it is a mount point or only it is
+    writable."""
+    if dest.is_dir() and os.path.ismount(dest):  # also true when its device is not its parent's
+        return dest
     tmp = dest.parent / f".{dest.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +102,30 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
     except OSError as exc:
         if dest.is_dir() and any(dest.iterdir()):  # filled by someone else meanwhile
             raise _not_empty(dest) from exc
+        if exc.errno in (errno.EBUSY, errno.EXDEV) and dest.is_dir():
+            _move_contents(tmp, dest)  # a mount point ismount() missed: a bind mount, say
+            return
         raise _unwritable(dest, exc) from exc
+
+
+def _move_contents(tmp: Path, dest: Path) -> None:
+    """Move what `tmp` holds into the empty `dest` (copying across devices); all or nothing."""
+    try:
+        for entry in list(tmp.iterdir()):
+            shutil.move(entry, dest / entry.name)
+        tmp.rmdir()
+    except OSError as exc:
+        _empty(dest)
+        raise _unwritable(dest, exc) from exc
+    except BaseException:
+        _empty(dest)
+        raise
+
+
+def _empty(dest: Path) -> None:
+    """Remove what a folder that was empty before materialize holds: all of it is ours."""
+    for entry in list(dest.iterdir()):
+        _remove(entry)
 
 
 def _remove(path: Path) -> None:
