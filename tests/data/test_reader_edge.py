@@ -213,7 +213,7 @@ def test_an_empty_column_list_is_refused_by_every_reader(snap: Workspace) -> Non
     ("condition", "reason"),
     [
         ("date = '2024-01-01'; SELECT 1", "holds a ';'"),
-        ("date = '2024-01-01';", "holds a ';'"),
+        ("date = '2024-01-01';", 'syntax error at or near ";"'),
         ("_i = 0", 'column "_i" not found'),
         ("_file = 0", 'column "_file" not found'),
         ("amount > 0.5", 'column "amount" not found'),  # a data column, not a key
@@ -252,6 +252,14 @@ def test_quoted_semicolons_and_multiple_keys(ws: Workspace) -> None:
     assert len(chosen("year = 2024 OR region LIKE 'a%'")) == 4
     frame = ws.load("regions@1", partitions="region = 'a;b'").to_pandas()
     assert sorted(frame["year"].unique().tolist()) == [2023, 2024] and len(frame) == 200
+
+
+def test_a_semicolon_in_a_comment_is_part_of_one_condition(snap: Workspace) -> None:
+    for condition in ("date = '2024-01-02' -- ; note", "date = '2024-01-02' /* a; b */"):
+        reader = snap.load("sales@1", partitions=condition)
+        assert [f.path for f in reader.files] == ["date=2024-01-02/part-0.parquet"]
+    with pytest.raises(QueryError, match="holds a ';'"):
+        snap.load("sales@1", partitions="date = '2024-01-02'; DROP TABLE t")
 
 
 def test_a_filter_over_files_sharing_a_partition_keeps_them_all(ws: Workspace) -> None:
