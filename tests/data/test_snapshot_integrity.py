@@ -171,6 +171,36 @@ def test_an_appended_value_of_a_narrower_type_keeps_the_key_type(ws: Workspace) 
     assert sorted(ws.load("n@2").to_pandas()["k"].dropna()) == ["7"]
 
 
+@pytest.mark.parametrize(
+    ("base", "more"),
+    [
+        (["1.0", "2.5"], "1"),  # 1 and 1.0 would be one value: a full snapshot types x string
+        (["1.5"], str(2**60)),  # a float64 does not hold it exactly
+    ],
+)
+def test_an_appended_value_is_typed_together_with_the_base_values(
+    ws: Workspace, base: list[str], more: str
+) -> None:
+    for value in base:
+        parquet(ws.root / "base" / f"x={value}" / "p.parquet", a=[1])
+    inc = parquet(ws.root / "inc" / f"x={more}" / "p.parquet", a=[2]).parent
+    ws.snapshot("f", ws.root / "base")
+    before = stored_blobs(ws)
+    with pytest.raises(SchemaConflictError, match=rf"x={more} .*not a float64 value") as exc:
+        ws.snapshot("f", inc, append=True)
+    assert "together they type as string" in exc.value.message
+    assert stored_blobs(ws) == before and [v.number for v in ws.log("f")] == [1]
+
+
+def test_appended_folders_are_typed_together(ws: Workspace) -> None:
+    parquet(ws.root / "base" / "x=1.5" / "p.parquet", a=[1])
+    parquet(ws.root / "inc" / "x=3" / "p.parquet", a=[2])
+    parquet(ws.root / "inc" / "x=3.0" / "p.parquet", a=[3])
+    ws.snapshot("f", ws.root / "base")
+    with pytest.raises(SchemaConflictError, match=r"cannot append x=3(\.0)? to f@1"):
+        ws.snapshot("f", ws.root / "inc", append=True)
+
+
 def test_a_resnapshot_that_retypes_a_partition_key_is_recorded_and_diffed(ws: Workspace) -> None:
     src = ws.root / "src"
     parquet(src / "date=2024-01-01" / "p.parquet", a=[1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlcd.data.manifest import DatasetVersion, FileEntry
-from mlcd.data.partitions import HIVE_NULL, partition_types
+from mlcd.data.partitions import partition_types
 from mlcd.data.sources import SourceFile
 from mlcd.errors import NotFoundError, SchemaConflictError, SourceError
 from mlcd.names import Ref
@@ -72,24 +72,33 @@ def check_files(base: DatasetVersion | None, files: list[SourceFile]) -> None:
             f"to {base.ref}, partitioned by {keys or 'nothing'}",
             hint="append a folder named like the existing partitions, e.g. key=value/",
         )
-    for f in files:
-        for key, value in f.partition.items():
-            want = base.partitioning[key]
-            if not _fits(value, want):
+    _check_key_types(base, files)
+
+
+def _check_key_types(base: DatasetVersion, files: list[SourceFile]) -> None:
+    # typed over the base's values and the new ones together, as a full snapshot would type
+    # them: `1` beside `1.0`, or 2**60 in a float64 key, would turn the key into a string
+    fixed = {k: t for k, t in base.partitioning.items() if t != "string"}  # holds any value
+    if _retyped(fixed, [*(f.partition for f in base.files), *(f.partition for f in files)]):
+        seen = [f.partition for f in base.files]
+        for f in files:  # the first folder that retypes a key (a refusal only)
+            seen.append(f.partition)
+            for key, now in _retyped(fixed, seen).items():
                 folder = f.path.rsplit("/", 1)[0]
+                want = fixed[key]
                 raise SchemaConflictError(
                     f"cannot append {folder} to {base.ref}: partition key {key!r} is {want} "
-                    f"there, and {value!r} is not a {want} value",
+                    f"there, and {f.partition[key]!r} is not a {want} value distinct from those "
+                    f"it has (together they type as {now})",
                     hint=f"name the folder {key}=<a {want} value>, or snapshot the whole source "
                     "without --append to retype the key",
                 )
 
 
-def _fits(value: str, type_name: str) -> bool:
-    if value == HIVE_NULL or type_name == "string":
-        return True
-    alone = partition_types([{"key": value}])["key"]
-    return alone == type_name or (alone, type_name) == ("int64", "float64")
+def _retyped(fixed: dict[str, str], partitions: list[dict[str, str]]) -> dict[str, str]:
+    """The keys of `fixed` whose values in `partitions` type otherwise, with their new type."""
+    typed = partition_types(partitions)
+    return {k: typed[k] for k, want in fixed.items() if typed.get(k, want) != want}
 
 
 def on_top(base: DatasetVersion | None, entries: list[FileEntry]) -> list[FileEntry]:
