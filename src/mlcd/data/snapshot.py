@@ -26,6 +26,7 @@ from mlcd.data.sources import SourceFile, check_consistent, scan, write_query, w
 from mlcd.data.statcache import Known, StatCache
 from mlcd.errors import SourceError
 from mlcd.identity import current_user
+from mlcd.meta.db import hide_password
 from mlcd.names import validate_name
 from mlcd.store import Staged, hash_file
 from mlcd.store.staging import Check, StagingBatch, staging
@@ -149,7 +150,7 @@ def _materialised(
                 )
             sql = query or f'SELECT * FROM "{validate_name(table or "", "table")}"'
             write_query(source, sql, dest, table=table)
-            yield _named_for(dest, append), f"{_redact(source)} :: {sql}", "the query result"
+            yield _named_for(dest, append), f"{hide_password(source)} :: {sql}", "the query result"
         else:
             write_table(source, dest)
             label = (
@@ -165,12 +166,6 @@ def _materialised(
 def _named_for(dest: Path, append: bool) -> Path:
     """Appended results are new files beside the old ones: name them by their content."""
     return dest.rename(dest.with_name(f"part-{hash_file(dest)[3:15]}.parquet")) if append else dest
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def _append_prefix(path: Path) -> str:

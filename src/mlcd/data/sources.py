@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from mlcd.data.manifest import FORMATS
 from mlcd.data.partitions import parse_partition
 from mlcd.errors import QueryError, SourceError
+from mlcd.meta.db import hide_password
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -232,14 +233,14 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
         sqlite = sqlite_file(parsed)
         if sqlite is not None and not os.path.exists(sqlite):  # SQLite would create it, empty
             raise SourceError(
-                f"cannot connect to {_safe(url)}: database file {os.path.abspath(sqlite)} "
+                f"cannot connect to {hide_password(url)}: database file {os.path.abspath(sqlite)} "
                 "does not exist",
                 hint="a relative path in a sqlite:/// URL is relative to the current folder "
                 "(in mlcd.yaml: to the workspace root)",
             )
         engine = sa.create_engine(parsed)
     except (sa.exc.ArgumentError, ImportError) as exc:
-        raise SourceError(f"cannot use database URL {_safe(url)}: {exc}") from exc
+        raise SourceError(f"cannot use database URL {hide_password(url)}: {exc}") from exc
     try:
         with _connect(engine, url, sqlite) as conn:
             sqltypes.read_as_text(conn)
@@ -254,15 +255,15 @@ def write_query(url: str, query: str, dest: Path, table: str | None = None) -> N
                 batches.append(pa.table(arrays, names=names))
     except sa.exc.DBAPIError as exc:
         raise QueryError(
-            f"query against {_safe(url)} failed: {exc.orig}",
+            f"query against {hide_password(url)} failed: {exc.orig}",
             hint="check the SQL and that the tables it names exist",
         ) from exc
     except sa.exc.SQLAlchemyError as exc:
-        raise QueryError(f"query against {_safe(url)} failed: {exc}") from exc
+        raise QueryError(f"query against {hide_password(url)} failed: {exc}") from exc
     finally:
         engine.dispose()
     if not names:
-        raise SourceError(f"query against {_safe(url)} returned no columns")
+        raise SourceError(f"query against {hide_password(url)} returned no columns")
     if batches:
         pieces = [[b.column(i) for b in batches] for i in range(len(names))]
         merged = [_merge_column(p, name, url) for p, name in zip(pieces, names, strict=True)]
@@ -295,7 +296,7 @@ def _merge_column(pieces: list[pa.ChunkedArray], name: str, url: str) -> pa.Chun
         return pa.chunked_array(text, pa.string())
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise QueryError(
-            f"query against {_safe(url)}: column {name!r} holds values of types "
+            f"query against {hide_password(url)}: column {name!r} holds values of types "
             f"{sorted({str(p.type) for p in pieces})} that cannot be merged: {exc}",
             hint=f"CAST({name} AS TEXT) in the query, or clean the column's values",
         ) from exc
@@ -309,7 +310,8 @@ def _connect(engine: sa.Engine, url: str, sqlite: str | None) -> sa.Connection:
     except sa.exc.DBAPIError as exc:  # told apart from a failing query: the hint differs
         lines = str(exc.orig).strip().splitlines()  # libpq adds an indented second line
         raise SourceError(
-            f"cannot connect to {_safe(url)}: {lines[0] if lines else type(exc.orig).__name__}",
+            f"cannot connect to {hide_password(url)}: "
+            f"{lines[0] if lines else type(exc.orig).__name__}",
             hint=f"check that {sqlite} is a SQLite database you can read"
             if sqlite
             else "check that the database server is running and reachable, and the URL's "
@@ -323,7 +325,7 @@ def _check_unique(names: list[str], url: str) -> None:
     for name in names:
         if name in seen:
             raise QueryError(
-                f"query against {_safe(url)} returns more than one column named {name!r}",
+                f"query against {hide_password(url)} returns more than one column named {name!r}",
                 hint=f"name each column once, with AS: SELECT {name}, {name} AS {name}_2 ...",
             )
         seen.add(name)
@@ -367,12 +369,3 @@ def root_sqlite_url(url: str, root: Path) -> str:
     if database.startswith("file:"):  # a SQLite URI: the path is URL-encoded
         rooted = f"file:{quote(rooted)}"
     return parsed.set(database=rooted).render_as_string(hide_password=False)
-
-
-def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<database>"

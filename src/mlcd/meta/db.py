@@ -44,7 +44,7 @@ class Database:
             url = f"sqlite:///{self.sqlite_path}"
         self._raw_url = url
         self._sqlite_lock = threading.RLock()
-        self.url = url if self.is_sqlite else _redacted(url)
+        self.url = url if self.is_sqlite else hide_password(url)
         self._migrated = False
 
     @cached_property
@@ -289,16 +289,15 @@ class _AlchemyConnection:
         return [dict(row._mapping) for row in result] if result.returns_rows else []
 
 
-def _redacted(url: str) -> str:
+def hide_password(url: str) -> str:
+    """`url` with its password as `***`, for messages and records; `<database>` when it cannot
+    be parsed, as then nobody knows which part of it is the password."""
     import sqlalchemy as sa
 
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError as exc:
-        raise MetadataError(
-            f"cannot use metadata URL {url!r}: {exc}",
-            hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
-        ) from exc
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return "<database>"
 
 
 def _current_revision(conn: Connection) -> str | None:
