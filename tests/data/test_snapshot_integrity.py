@@ -363,6 +363,20 @@ def test_duplicate_column_names_are_refused(ws: Workspace) -> None:
     assert stored_blobs(ws) == set() and ws.datasets() == []
 
 
+def test_a_repeated_csv_header_is_named_even_when_a_column_needs_widening(ws: Workspace) -> None:
+    """The widening pass cannot tell the two `a` columns apart: the header is checked first."""
+    dw = ws.root / "dw"
+    dw.mkdir()
+    with (dw / "f.csv").open("w") as f:
+        f.write("a,b,a\n")
+        f.writelines(f"{i},{i},{i}\n" for i in range(300_000))
+        f.write("1.5,1,1\n")  # after the first block
+    age(dw)
+    with pytest.raises(SchemaConflictError, match=r"file f\.csv has more than one column"):
+        ws.snapshot("dw", dw)
+    assert stored_blobs(ws) == set()
+
+
 # -- 7. a DataFrame is named as such, not as mlcd's temporary file -----------------------------
 
 

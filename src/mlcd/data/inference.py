@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 
-from mlcd.data.schema import JSON_BLOCK_KEY
+from mlcd.data.schema import JSON_BLOCK_KEY, check_unique
 
 # The order in which Arrow's CSV inference loosens a column that a value does not fit
 # (arrow/csv/inference_internal.h): a whole-file read ends at the first type every value fits.
@@ -42,14 +42,19 @@ _CSV_ERROR = re.compile(
 _PIECE = 16 << 20  # JSON lines parsed at a time when the stream needs a second look
 
 
-def csv_facts(path: str) -> tuple[int, pa.Schema]:
-    """Rows and schema of a CSV file; pyarrow's error if it is not one."""
+def csv_facts(path: str, display: str) -> tuple[int, pa.Schema]:
+    """Rows and schema of a CSV file; pyarrow's error if it is not one.
+
+    A header naming a column twice is refused before streaming: the two columns cannot be
+    widened apart, and the conversion error a later value raises would hide the real cause.
+    """
     types: dict[str, pa.DataType] = {}
     schema: pa.Schema | None = None
     while True:
         try:
             reader = pcsv.open_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
             schema = reader.schema
+            check_unique(schema, display)
             return sum(batch.num_rows for batch in reader), schema
         except pa.ArrowInvalid as exc:
             loosened = _loosen(exc, schema, types)
@@ -69,8 +74,6 @@ def _loosen(
     if m is None or schema is None or int(m[1]) >= len(schema):
         return None
     name = schema.names[int(m[1])]
-    if schema.names.count(name) > 1:
-        return None  # column_types cannot tell the two apart; the caller refuses the file
     now = types.get(name, schema.field(int(m[1])).type)
     at = _CSV_TYPES.index(now if now in _CSV_TYPES else pa.float64())  # unknown: try strings
     if at + 1 >= len(_CSV_TYPES):
