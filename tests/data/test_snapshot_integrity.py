@@ -290,7 +290,7 @@ def test_json_pieces_merge_like_a_whole_file_read(
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n\n".join(json.dumps(line) for line in lines * 50) + "\n")
     monkeypatch.setattr(pjson, "open_json", _failing_open_json(pjson.open_json))
-    rows, schema = inference.json_facts(str(path))
+    rows, schema = inference.json_facts(str(path), "mixed.jsonl")
     assert rows == 250 and schema == pjson.read_json(path).schema
 
 
@@ -303,6 +303,28 @@ def _failing_open_json(open_json: object) -> object:
         return open_json(path, parse_options=parse_options)  # type: ignore[operator]
 
     return fake
+
+
+def test_a_json_key_beyond_the_largest_reader_block_is_refused(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers would need a block reaching the key: past the cap (256 MiB), the file is refused."""
+    monkeypatch.setattr(inference, "MAX_JSON_BLOCK", 3 << 20)
+    monkeypatch.setattr(inference, "_PIECE", 1 << 16)
+    src = ws.root / "late"
+    src.mkdir()
+    early = "".join(json.dumps({"k": i}) + "\n" for i in range(200_000))
+    (src / "near.jsonl").write_text(early + '{"k": 1, "near": 2}\n')
+    body = early * 2
+    (src / "far.jsonl").write_text(body + '{"k": 1, "far": 2}\n')
+    age(src)
+    assert len(early) > 1 << 20 and len(body.encode()) > 3 << 20
+    with pytest.raises(SourceError, match=rf"far\.jsonl has key 'far' first at byte {len(body):,}"):
+        ws.snapshot("late", src)
+    assert stored_blobs(ws) == set()
+    (src / "far.jsonl").unlink()
+    ws.snapshot("late", src)
+    assert ws.load("late").to_arrow().column("near").to_pylist()[-1] == 2
 
 
 def test_json_lines_whose_types_really_conflict_are_refused(ws: Workspace) -> None:

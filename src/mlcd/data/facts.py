@@ -133,7 +133,7 @@ def read_facts(path: str, fmt: str, display: str) -> FileFacts:
         else:
             from mlcd.data.inference import csv_facts, json_facts
 
-            rows, schema = csv_facts(path, display) if fmt == "csv" else json_facts(path)
+            rows, schema = csv_facts(path, display) if fmt == "csv" else json_facts(path, display)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise SourceError(
             f"{display} is not a readable {fmt} file: {exc}",

@@ -11,14 +11,17 @@ schemas of the file's pieces. Memory stays bounded by a block or a piece, whatev
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 
 from mlcd.data.schema import JSON_BLOCK_KEY, check_unique
+from mlcd.errors import SourceError
 
 # The order in which Arrow's CSV inference loosens a column that a value does not fit
 # (arrow/csv/inference_internal.h): a whole-file read ends at the first type every value fits.
@@ -40,6 +43,9 @@ _CSV_ERROR = re.compile(
     r"In CSV column #(\d+): CSV conversion error to [^:]*: invalid value '(.*)'$"
 )
 _PIECE = 16 << 20  # JSON lines parsed at a time when the stream needs a second look
+# The largest block a reader may need to see every key of a JSON lines file: each reader
+# thread holds one, and pyarrow takes at most 2 GiB
+MAX_JSON_BLOCK = 256 << 20
 
 
 def csv_facts(path: str, display: str) -> tuple[int, pa.Schema]:
@@ -91,12 +97,13 @@ def _csv_type_of(value: str) -> int:
     return _CSV_TYPES.index(found) if found in _CSV_TYPES else 0
 
 
-def json_facts(path: str) -> tuple[int, pa.Schema]:
+def json_facts(path: str, display: str) -> tuple[int, pa.Schema]:
     """Rows and schema of a JSON lines file; pyarrow's error if it is not one.
 
     A file without a single value (empty, or blank lines) is zero rows and no columns. A file
     whose keys are not all in its first block records the block that holds them (metadata
-    `JSON_BLOCK_KEY`): pyarrow's dataset reader would drop them.
+    `JSON_BLOCK_KEY`): pyarrow's dataset reader would drop them. Each reader thread holds a
+    block that size, so a key first seen beyond `MAX_JSON_BLOCK` refuses the file.
     """
     first: list[str] = []
     try:
@@ -109,8 +116,11 @@ def json_facts(path: str) -> tuple[int, pa.Schema]:
     block = 0
     for end, piece in _pieces(path):
         found = pa.struct(list(pjson.read_json(io.BytesIO(piece)).schema))
-        if any(f.name not in first and merged.get_field_index(f.name) < 0 for f in found):
-            block = end  # a key the first block lacks: a reader's first block must reach here
+        late = [f.name for f in found if f.name not in first and merged.get_field_index(f.name) < 0]
+        if late:  # a key the first block lacks: a reader's first block must reach here
+            if end > MAX_JSON_BLOCK:
+                _refuse_late_key(piece, end - len(piece), late[0], display)
+            block = end
         merged = _merge(merged, found, "")
     schema = pa.schema(list(merged))
     if not schema:
@@ -121,6 +131,24 @@ def json_facts(path: str) -> tuple[int, pa.Schema]:
     if block > pjson.ReadOptions().block_size:
         schema = schema.with_metadata({JSON_BLOCK_KEY: str(block).encode()})
     return rows, schema
+
+
+def _refuse_late_key(piece: bytes, start: int, key: str, display: str) -> NoReturn:
+    at = start  # of the first line that has the key, for the message
+    for line in piece.splitlines(keepends=True):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except ValueError:  # Arrow parsed it: should not happen, and only the offset is at stake
+            record = None
+        if isinstance(record, dict) and key in record:
+            break
+        at += len(line)
+    raise SourceError(
+        f"{display} has key {key!r} first at byte {at:,}: a reader would need blocks of that "
+        f"size to see it (at most {MAX_JSON_BLOCK:,} bytes)",
+        hint="split the file into smaller ones, or put every key in its first record "
+        '(null where it has no value: "key": null)',
+    )
 
 
 def _pieces(path: str) -> Iterator[tuple[int, bytes]]:
