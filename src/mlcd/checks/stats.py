@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlcd.data.reader import quote as quote  # re-exported: the checks import it from here
 from mlcd.errors import QueryError
 
 if TYPE_CHECKING:
@@ -110,10 +111,6 @@ def kind_of(dtype: str) -> str:
     if any(t in d for t in ("date", "time")):
         return "temporal"
     return "other"
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @contextmanager

@@ -88,7 +88,7 @@ class DatasetReader:
                     hint=hint,
                 )
             kept = con.from_arrow(table.drop_columns([index])).filter(self.partitions)
-            same = " AND ".join(f"f.{_quote(k)} IS NOT DISTINCT FROM k.{_quote(k)}" for k in keys)
+            same = " AND ".join(f"f.{quote(k)} IS NOT DISTINCT FROM k.{quote(k)}" for k in keys)
             files = con.from_arrow(table).set_alias("f")
             chosen = files.join(kept.set_alias("k"), same, how="semi").project(index).fetchall()
         except duckdb.Error as exc:
@@ -224,7 +224,8 @@ def _has_subquery(con: duckdb.DuckDBPyConnection, condition: str) -> bool:
     return False  # a parse error is left for the filter itself to report
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """`name` as a DuckDB identifier, safe whatever it holds (the checks' SQL uses it too)."""
     return '"' + name.replace('"', '""') + '"'
 
 
