@@ -107,3 +107,10 @@ def test_concurrent_writers_get_distinct_gapless_versions(tmp_path: Path) -> Non
     assert [v.number for v in log] == list(range(8, 0, -1))
     assert sorted(v.message for v in log) == sorted(f"writer {i}" for i in range(8))
     assert all(v.parent == v.number - 1 or v.number == 1 for v in log)
+
+
+def test_a_port_that_is_not_a_number_is_a_metadata_error_without_the_password() -> None:
+    db = Database("postgresql+psycopg://u:secret@host:abc/db")
+    with pytest.raises(MetadataError, match="cannot use metadata URL") as caught:
+        db.engine  # noqa: B018 - creating it is what fails
+    assert "secret" not in str(caught.value)

@@ -65,7 +65,7 @@ class Database:
                 f"cannot use metadata URL {self.url}: its driver is not installed ({exc})",
                 hint="for PostgreSQL: pip install 'mlcd[postgres]'",
             ) from exc
-        except sa.exc.ArgumentError as exc:
+        except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a port not a number
             raise MetadataError(
                 f"cannot use metadata URL {self.url}: {exc}",
                 hint="use sqlite:///path/to.db or postgresql+psycopg://user@host/db",
