@@ -77,3 +77,10 @@ def test_database_urls() -> None:
     assert is_database_url("postgresql+psycopg://u@h/db")
     assert not is_database_url("data/sales")
     assert not is_database_url("s3://bucket/x")
+
+
+def test_non_utf8_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "mlcd.yaml"
+    path.write_bytes(b"project: c\xff\n")
+    with pytest.raises(ConfigError, match=r"mlcd.yaml is not valid UTF-8 \(byte offset 10: 0xff\)"):
+        load_config(path)

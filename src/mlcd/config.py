@@ -83,6 +83,12 @@ def load_config(path: Path) -> MlcdConfig:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        bad = exc.object[exc.start]
+        raise ConfigError(
+            f"{path.name} is not valid UTF-8 (byte offset {exc.start}: {bad:#04x})",
+            hint=f"save {path.name} as UTF-8",
+        ) from exc
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
