@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 from pathlib import Path
 
 import pandas as pd
@@ -114,3 +115,24 @@ def test_a_port_that_is_not_a_number_is_a_metadata_error_without_the_password() 
     with pytest.raises(MetadataError, match="cannot use metadata URL") as caught:
         db.engine  # noqa: B018 - creating it is what fails
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"garbage\n", bytes(range(256)) * 20])
+def test_a_file_that_is_not_sqlite_is_a_metadata_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "meta.db").write_bytes(content)
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    with pytest.raises(MetadataError, match=r"meta\.db is not a usable SQLite database") as info:
+        db.migrate()
+    assert "move it away" in (info.value.hint or "")
+
+
+def test_the_fast_lane_reports_a_corrupt_file_too(tmp_path: Path) -> None:
+    class Corrupt:
+        def execute(self, sql: str) -> None:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+
+    db = Database("sqlite:///meta.db", base=tmp_path)
+    db.migrate()
+    db.__dict__["_sqlite"] = Corrupt()
+    with pytest.raises(MetadataError, match=r"meta\.db is not a usable SQLite database"):
+        db.sql().__enter__()

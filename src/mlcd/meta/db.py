@@ -115,6 +115,10 @@ class Database:
                         f"metadata DB {self.url} failed: {exc}",
                         hint="check that the database is not locked by a crashed process",
                     ) from exc
+                except sqlite3.DatabaseError as exc:
+                    if type(exc) is not sqlite3.DatabaseError:
+                        raise
+                    raise self._not_a_database(exc) from exc
             return
         with self.write() if write else self.read() as sa_conn:
             yield _AlchemyConnection(sa_conn)
@@ -169,6 +173,18 @@ class Database:
                 f"metadata DB {self.url} failed: {exc.orig}",
                 hint="check that the database is reachable and not locked by a crashed process",
             ) from exc
+        except sa.exc.DatabaseError as exc:
+            # exactly sqlite3.DatabaseError: the file itself is bad; subclasses (IntegrityError
+            # ...) are the callers' to handle
+            if type(exc.orig) is not sqlite3.DatabaseError:
+                raise
+            raise self._not_a_database(exc.orig) from exc
+
+    def _not_a_database(self, exc: sqlite3.DatabaseError) -> MetadataError:
+        return MetadataError(
+            f"metadata DB {self.sqlite_path or self.url} is not a usable SQLite database: {exc}",
+            hint="restore it from a backup, or move it away to start an empty one",
+        )
 
     def revision(self) -> str | None:
         with self._translated(), self.engine.connect() as conn:
