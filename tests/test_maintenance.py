@@ -283,3 +283,37 @@ def test_cli_gc_forget_other_dbs(tmp_path: Path, cli: Cli, monkeypatch: pytest.M
     assert_error(cli("gc", "--grace", "0", "--yes"), "other metadata DB")
     r = cli("gc", "--grace", "0", "--yes", "--forget-other-dbs", "--json")
     assert r.code == 0 and json.loads(r.out)["removed"] == 2
+
+
+def test_gc_keeps_an_orphan_blob_a_new_snapshot_reuses_meanwhile(ws: Workspace) -> None:
+    """A blob left by a snapshot that never committed, known to the stat index: a new snapshot
+    reusing it while gc runs makes it young, so gc's delete keeps it."""
+    src = ws.root / "d"
+    src.mkdir()
+    pd.DataFrame({"a": range(100)}).to_parquet(src / "x.parquet")
+    os.utime(src / "x.parquet", (time.time() - 3600,) * 2)
+    blob = ws.snapshot("lost", src).version.files[0].blob
+    with ws.db.sql(write=True) as conn:  # as if that snapshot had never committed
+        conn.execute("DELETE FROM dataset_files")
+        conn.execute("DELETE FROM dataset_versions")
+        conn.execute("DELETE FROM datasets")
+    path = ws.store.path_of(blob)  # type: ignore[attr-defined]
+    os.utime(path, (1, 1))  # old: gc's to collect
+    refs, _ = references(ws)
+    assert blob not in refs  # gc has listed it as garbage
+    reused = ws.snapshot("kept", src)
+    assert reused.version.files[0].blob == blob and reused.files_reused == 1
+    assert ws.store.collect(blob, before=time.time() - 60) is None  # gc's delete comes later
+    assert fsck(ws).ok
+
+
+def test_a_store_that_is_the_workspace_folder_is_refused(tmp_path: Path, cli: Cli) -> None:
+    for location in ("", ".", ".."):
+        root = tmp_path / f"ws{len(location)}"
+        Workspace.init(root).close()
+        config = root / "mlcd.yaml"
+        config.write_text(
+            config.read_text().replace("store: .mlcd/objects", f'store: "{location}"')
+        )
+        with pytest.raises(MlcdError, match="is the workspace folder or one holding it"):
+            Workspace(root).store  # noqa: B018 - opening it is what is refused

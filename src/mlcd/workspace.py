@@ -121,9 +121,18 @@ class Workspace:
 
     @cached_property
     def store(self) -> ObjectStore:
-        from mlcd.store import open_store
+        from mlcd.store import LocalObjectStore, open_store
 
-        return open_store(self.config.store, base=self.root, owner=lambda: self.db.id)
+        store = open_store(self.config.store, base=self.root, owner=lambda: self.db.id)
+        where = store.root.resolve() if isinstance(store, LocalObjectStore) else None
+        if where is not None and (
+            where == self.root.resolve() or where in self.root.resolve().parents
+        ):  # its tmp/ and b3/ would mix with the user's files, which gc must never touch
+            raise ConfigError(
+                f"store: {self.config.store!r} is the workspace folder or one holding it",
+                hint="give the store a folder of its own, e.g. `store: .mlcd/objects`",
+            )
+        return store
 
     @cached_property
     def db(self) -> Database:

@@ -342,3 +342,26 @@ def test_a_mark_that_could_not_be_stored_is_tried_again(tmp_path: Path) -> None:
     assert sorted(store.iter_blobs()) == sorted([data, mark_blob("0" * 32)])
     store.put_bytes(b"more")
     assert len(calls) == 2  # marked once for good
+
+
+def test_a_new_blob_is_young_when_published_not_when_staged(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    """A long snapshot commits its first copies long after staging them: gc's grace must count
+    from the commit, or it could collect them before the version row is written."""
+    (tmp_path / "f").write_bytes(b"staged an hour ago")
+    staged = store.stage_file(tmp_path / "f")
+    if isinstance(store, LocalObjectStore):
+        os.utime(staged.key, (1, 1))
+    committed = time.time()
+    put = store.commit(staged)
+    assert store.stat(put.blob).modified >= committed - 2
+
+
+def test_clean_temp_leaves_files_mlcd_did_not_write(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    (store.root / "tmp").mkdir(parents=True)
+    notes = store.root / "tmp" / "notes.txt"
+    notes.write_text("the user's")
+    os.utime(notes, (1, 1))
+    assert store.clean_temp(before=time.time() + 60) == 0 and notes.exists()

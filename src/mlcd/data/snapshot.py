@@ -410,13 +410,14 @@ def _check_reused(
     store: ObjectStore, conn: Any, name: str, parent: DatasetVersion | None, known: dict[str, Known]
 ) -> None:
     """Blobs reused through the stat index that the parent does not hold (left by a snapshot
-    that never committed) may have been removed by a concurrent `mlcd gc` since this snapshot
-    looked: checked again inside the transaction, so no version refers to a missing blob."""
+    that never committed) may be collected by a concurrent `mlcd gc`: inside the transaction
+    they are made young again (gc then keeps them) and checked, so no version refers to a
+    missing blob."""
     reused = {k.blob for k in known.values()}
     if parent is not None and reused:  # the blobs alone: this runs on every new version
         rows = conn.execute(_PARENT_BLOBS, {"name": name, "number": parent.number})
         reused -= {r["blob"] for r in rows}
-    gone = store.missing(reused) if reused else set()
+    gone = store.refresh(reused) if reused else set()  # young again: a running gc keeps them
     if gone:
         raise SourceError(
             f"{len(gone)} blob(s) this snapshot reuses were removed from the store meanwhile "

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PREFIX = "b3:"
 CHUNK = 1 << 20  # 1 MiB: large enough for the hasher to run at memory speed, small for RAM
 _BLOB_ID = re.compile(r"b3:[0-9a-f]{64}")
+TEMP_NAME = re.compile(r"[0-9a-f]{32}")  # a store's temp files are uuid4().hex: gc removes no other
 _MARKING = threading.RLock()  # first writes of stores with an owner: rare, so one lock for all
 
 
@@ -212,6 +213,14 @@ class ObjectStore(Protocol):
     def missing(self, blobs: Iterable[str]) -> set[str]:
         """The blobs of `blobs` that are not stored, answered in bulk where the backend can."""
         return {b for b in blobs if not self.has(b)}
+
+    def refresh(self, blobs: Iterable[str]) -> set[str]:
+        """Mark stored blobs as in use again, so `mlcd gc` sees them as young (a writer that
+        reuses blobs no version holds yet); return those that are not stored.
+
+        Here only the check: a backend that can touch a blob cheaply does so.
+        """
+        return self.missing(blobs)
 
     def get_bytes(self, blob: str) -> bytes:
         """Return a blob's content, verified against its id."""

@@ -18,6 +18,7 @@ from blake3 import blake3
 from mlcd.errors import BackendError
 from mlcd.store import drivers
 from mlcd.store.base import (
+    TEMP_NAME,
     BlobStat,
     ObjectStore,
     PutResult,
@@ -257,6 +258,8 @@ class FsspecObjectStore(ObjectStore):
             except FileNotFoundError:
                 return 0
             for key in keys:
+                if not TEMP_NAME.fullmatch(key.rsplit("/", 1)[-1]):  # only what mlcd put there
+                    continue
                 with contextlib.suppress(FileNotFoundError):  # a writer may finish meanwhile
                     if self._modified(key) < before:
                         self.fs.rm_file(key)

@@ -7,7 +7,7 @@ import os
 import stat
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from blake3 import blake3
 
 from mlcd.store.base import (
+    TEMP_NAME,
     BlobStat,
     ObjectStore,
     PutResult,
@@ -68,6 +69,7 @@ class LocalObjectStore(ObjectStore):
         except FileNotFoundError:  # the first blob of its folder
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
+        os.utime(final)  # written when published, not when staged: gc's grace counts from here
         return PutResult(blob_id(hexdigest), size, new=True)
 
     def stage_file(
@@ -158,9 +160,22 @@ class LocalObjectStore(ObjectStore):
         os.unlink(moved)
         return BlobStat(st.st_size, st.st_mtime)
 
+    def refresh(self, blobs: Iterable[str]) -> set[str]:
+        gone = set()
+        for blob in blobs:
+            try:
+                os.utime(self.path_of(blob))
+            except FileNotFoundError:
+                gone.add(blob)
+            except PermissionError:  # another user's blob: it stays, but cannot be made young
+                pass
+        return gone
+
     def clean_temp(self, before: float) -> int:
         removed = 0
         for entry in os.scandir(self._tmp) if self._tmp.is_dir() else ():
+            if not TEMP_NAME.fullmatch(entry.name):  # only what mlcd itself put there
+                continue
             with contextlib.suppress(FileNotFoundError):  # a writer may finish meanwhile
                 if entry.is_file() and entry.stat().st_mtime < before:
                     os.unlink(entry.path)
