@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -107,14 +109,31 @@ class Workspace:
         config = root / CONFIG_FILE
         if config.exists():
             raise ConfigError(f"{root} is already an mlcd workspace ({CONFIG_FILE} exists)")
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"{root} is a file, not a folder", hint="pass a folder to init")
         name = project or _project_name(root.name)
         validate_name(name, "project")
-        root.mkdir(parents=True, exist_ok=True)
-        config.write_text(TEMPLATE.format(project=name), encoding="utf-8")
-        (root / STATE_DIR).mkdir(exist_ok=True)
-        _ignore_in_git(root / ".gitignore", f"/{STATE_DIR}/")
-        ws = cls(root)
-        ws.db.migrate()
+        # what to remove when init fails half-way, so that a retry starts afresh
+        first_new = next((p for p in (*reversed(root.parents), root) if not p.exists()), None)
+        state_is_new = not (root / STATE_DIR).exists()
+        ws = None
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            config.write_text(TEMPLATE.format(project=name), encoding="utf-8")
+            (root / STATE_DIR).mkdir(exist_ok=True)
+            ws = cls(root)
+            ws.db.migrate()
+            _ignore_in_git(root / ".gitignore", f"/{STATE_DIR}/")  # last: nothing to undo
+        except BaseException as exc:
+            if ws is not None:
+                ws.close()
+            _undo_init(root, first_new, state_is_new)
+            if isinstance(exc, OSError):
+                raise ConfigError(
+                    f"cannot make a workspace in {root}: {exc.strerror} ({exc.filename})",
+                    hint="check that the path is a folder you can write to",
+                ) from exc
+            raise
         return ws
 
     # -- wiring ----------------------------------------------------------------------------
@@ -636,9 +655,26 @@ def _project_name(folder: str) -> str:
     return cleaned or "project"
 
 
+def _undo_init(root: Path, first_new: Path | None, state_is_new: bool) -> None:
+    with contextlib.suppress(OSError):
+        if first_new is not None:
+            shutil.rmtree(first_new, ignore_errors=True)
+            return
+        (root / CONFIG_FILE).unlink(missing_ok=True)
+        if state_is_new:
+            shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+
+
 def _ignore_in_git(gitignore: Path, pattern: str) -> None:
-    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
-    if pattern not in lines and pattern.strip("/") + "/" not in lines:
-        prefix = "" if not lines or lines[-1] == "" else "\n"
-        with gitignore.open("a", encoding="utf-8") as f:
-            f.write(f"{prefix}{pattern}\n")
+    """Append `pattern` unless the file already ignores the same folder (`.mlcd`, `/.mlcd/`...).
+
+    Bytes, not text: a .gitignore need not be UTF-8, and is left as it is but for the new line.
+    """
+    old = gitignore.read_bytes() if gitignore.exists() else b""
+    bare = pattern.strip("/")
+    same = {bare, f"/{bare}", f"{bare}/", f"/{bare}/"}
+    if any(line.strip().decode("utf-8", "replace") in same for line in old.splitlines()):
+        return
+    prefix = b"" if not old or old.endswith(b"\n") else b"\n"
+    with gitignore.open("ab") as f:
+        f.write(prefix + pattern.encode() + b"\n")

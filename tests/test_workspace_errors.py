@@ -1,0 +1,80 @@
+"""Workspace.init and the metadata/cache files it relies on: failures are MlcdErrors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlcd.errors import ConfigError, MetadataError
+from mlcd.meta import Database
+from mlcd.workspace import Workspace
+from tests.cli.conftest import Cli, assert_error
+
+
+def test_init_on_a_file_names_it(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert_error(cli("init", "afile"), "afile is a file, not a folder")
+    assert_error(cli("init", "afile/x"), "cannot make a workspace in", "afile/x", "Not a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_init_in_a_read_only_folder(tmp_path: Path) -> None:
+    tmp_path.chmod(0o555)
+    try:
+        with pytest.raises(ConfigError, match="Permission denied"):
+            Workspace.init(tmp_path)
+    finally:
+        tmp_path.chmod(0o755)
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: Path, *args: object, **kwargs: object) -> int:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_text", refuse)
+    with pytest.raises(ConfigError, match=r"cannot make a workspace in .*Permission denied"):
+        Workspace.init(tmp_path / "new" / "ws")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_init_can_be_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".gitignore").write_bytes(b"*.pyc\n")
+    (tmp_path / "data.csv").write_text("a\n1\n")
+
+    def broken(self: Database) -> None:
+        raise MetadataError("metadata DB broke")
+
+    with monkeypatch.context() as m:
+        m.setattr(Database, "migrate", broken)
+        with pytest.raises(MetadataError):
+            Workspace.init(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gitignore", "data.csv"]
+    assert (tmp_path / ".gitignore").read_bytes() == b"*.pyc\n"
+    Workspace.init(tmp_path).close()
+
+
+def test_a_gitignore_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_bytes(b"\xff\xfe\n")
+    Workspace.init(tmp_path).close()
+    assert (tmp_path / ".gitignore").read_bytes() == b"\xff\xfe\n/.mlcd/\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (b"", b"/.mlcd/\n"),
+        (b"*.pyc\n", b"*.pyc\n/.mlcd/\n"),
+        (b"*.pyc", b"*.pyc\n/.mlcd/\n"),
+        (b"*.pyc\n\n", b"*.pyc\n\n/.mlcd/\n"),
+        *((b"x\n%s\n" % entry, b"x\n%s\n" % entry) for entry in (b".mlcd", b".mlcd/", b"/.mlcd")),
+        (b"/.mlcd/\r\n", b"/.mlcd/\r\n"),
+    ],
+)
+def test_gitignore_gets_one_entry(tmp_path: Path, before: bytes, after: bytes) -> None:
+    (tmp_path / ".gitignore").write_bytes(before)
+    Workspace.init(tmp_path).close()
+    assert (tmp_path / ".gitignore").read_bytes() == after
