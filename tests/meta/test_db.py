@@ -136,3 +136,21 @@ def test_the_fast_lane_reports_a_corrupt_file_too(tmp_path: Path) -> None:
     db.__dict__["_sqlite"] = Corrupt()
     with pytest.raises(MetadataError, match=r"meta\.db is not a usable SQLite database"):
         db.sql().__enter__()
+
+
+@pytest.mark.parametrize("path", ["afile/x.db", "/proc/nope/x.db"])
+def test_a_db_folder_that_cannot_be_made(tmp_path: Path, path: str) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(MetadataError, match=r"cannot make the folder of metadata DB .*x\.db"):
+        Database(f"sqlite:///{path}", base=tmp_path)
+
+
+def test_a_relative_db_with_options_is_under_the_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = Database("sqlite:///.mlcd/m.db?timeout=30", base=tmp_path / "ws")
+    assert db.url == f"sqlite:///{tmp_path / 'ws' / '.mlcd' / 'm.db'}?timeout=30"
+    db.migrate()
+    assert (tmp_path / "ws" / ".mlcd" / "m.db").is_file()
+    assert not (tmp_path / ".mlcd").exists()

@@ -37,11 +37,20 @@ class Database:
         # paths (`peek_latest`) never load it; everything else creates the engine on first use.
         self.sqlite_path: Path | None = None
         self.is_sqlite = url.split(":", 1)[0].split("+")[0] == "sqlite"
-        if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and "?" not in url:
-            path = Path(url.removeprefix("sqlite:///"))
-            self.sqlite_path = path if path.is_absolute() else Path(base).absolute() / path
-            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{self.sqlite_path}"
+        name, sep, query = url.removeprefix("sqlite:///").partition("?")
+        uri = name.startswith("file:")  # `?uri=true` form: left to the driver
+        if url.startswith("sqlite:///") and name not in ("", ":memory:") and not uri:
+            path = Path(name) if Path(name).is_absolute() else Path(base).absolute() / name
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise MetadataError(
+                    f"cannot make the folder of metadata DB {path}: {exc.strerror}",
+                    hint="fix `metadata:` in mlcd.yaml, or the folders on its path",
+                ) from exc
+            # driver options (`?timeout=30`) are kept; the fast lane would ignore them
+            self.sqlite_path = None if sep else path
+            url = f"sqlite:///{path}{sep}{query}"
         self._raw_url = url
         self._sqlite_lock = threading.RLock()
         self.url = url if self.is_sqlite else hide_password(url)
