@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,24 @@ def test_gitignore_gets_one_entry(tmp_path: Path, before: bytes, after: bytes) -
     (tmp_path / ".gitignore").write_bytes(before)
     Workspace.init(tmp_path).close()
     assert (tmp_path / ".gitignore").read_bytes() == after
+
+
+def test_an_unwritable_stat_index_names_it(
+    ws: Workspace, sales: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root a read-only folder is still writable: the driver's refusal is simulated."""
+    connect = sqlite3.connect
+
+    def readonly(path: object, *args: object, **kwargs: Any) -> sqlite3.Connection:
+        if str(path).endswith("stat.db"):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+        return connect(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", readonly)
+    assert_error(cli("data", "snapshot", "sales", sales), "stat.db", "readonly database")
+
+
+def test_a_corrupt_stat_index_names_it(ws: Workspace, sales: Path, cli: Cli) -> None:
+    (ws.state / "cache").mkdir(exist_ok=True)
+    (ws.state / "cache" / "stat.db").write_bytes(b"garbage\n")
+    assert_error(cli("data", "snapshot", "sales", sales), "stat.db", "not a database")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlcd.data.sources import SourceFile
+from mlcd.errors import BackendError
 
 RACY_NS = 2_000_000_000
 
@@ -53,7 +54,13 @@ class StatCache:
     """A small SQLite file local to this machine (inodes mean nothing elsewhere)."""
 
     def __init__(self, path: Path) -> None:
-        self.conn = open_index(path, _SCHEMA)
+        try:
+            self.conn = open_index(path, _SCHEMA)
+        except (OSError, sqlite3.Error) as exc:  # a read-only or full disk, a corrupt file
+            raise BackendError(
+                f"cannot open the stat index {path}: {exc}",
+                hint=f"make {path.parent} writable; if the file is corrupt, delete it (a cache)",
+            ) from exc
 
     def lookup(self, files: list[SourceFile], fmt: str) -> dict[str, Known]:
         """Known content of the files whose stat is unchanged, by absolute path."""
