@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,23 @@ def test_non_utf8_config_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b"project: c\xff\n")
     with pytest.raises(ConfigError, match=r"mlcd.yaml is not valid UTF-8 \(byte offset 10: 0xff\)"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("off: 1\n", "(top level): YAML reads the key 'off' as a boolean"),
+        ("datasets:\n  no:\n    source: x\n", "datasets: YAML reads the key 'no' as a boolean"),
+        ("datasets:\n  2024: {source: x}\n", "datasets: YAML reads the key '2024' as a number"),
+        ("steps:\n  a:\n    run: x\n    outputs: {1: y}\n", "steps.a.outputs: YAML reads"),
+    ],
+)
+def test_keys_yaml_reads_as_booleans_or_numbers(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(expected)) as info:
+        load_config(write(tmp_path, "project: p\n" + text))
+    assert (info.value.hint or "").startswith("quote it")
+
+
+def test_a_bare_on_is_still_the_on_section(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="seed: Input should be a valid integer"):
+        load_config(write(tmp_path, "project: p\non:\n  x: y\nseed: x\n"))

@@ -80,7 +80,8 @@ def load_config(path: Path) -> MlcdConfig:
     import yaml
 
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -108,6 +109,8 @@ def load_config(path: Path) -> MlcdConfig:
     try:
         valid = Schema.model_validate(raw)
     except ValidationError as exc:
+        if any(e["loc"][-1:] == ("[key]",) or e["type"] == "invalid_key" for e in exc.errors()):
+            _refuse_typed_keys(path.name, text)
         raise ConfigError(_describe(path.name, exc), hint=f"fix {path.name} and retry") from None
     return _construct(valid.model_dump(mode="json"))
 
@@ -158,6 +161,32 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _refuse_typed_keys(filename: str, text: str) -> None:
+    """Name a key YAML 1.1 turned into a boolean or number (`no:`, `2024:`) as it is written:
+    pydantic only sees `False` or `2024`, and would say "[0]: Keys should be strings"."""
+    import yaml
+
+    kinds = {"bool": "a boolean", "int": "a number", "float": "a number", "null": "null"}
+
+    def walk(node: yaml.Node | None, at: str) -> None:
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, f"{at}[{i}]")
+        if not isinstance(node, yaml.MappingNode):
+            return
+        for key, value in node.value:
+            kind = kinds.get(key.tag.rsplit(":", 1)[-1])
+            if kind and not (at == "" and key.value.lower() == "on"):  # `on:` is load_config's
+                raise ConfigError(
+                    f"{filename}: {at or '(top level)'}: YAML reads the key {key.value!r} as "
+                    f"{kind}, not a name",
+                    hint=f'quote it: "{key.value}":',
+                )
+            walk(value, f"{at}.{key.value}" if at else str(key.value))
+
+    walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
 
 
 def _describe(filename: str, exc: Any) -> str:
