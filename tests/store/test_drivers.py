@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
 import pytest
 
 from mlcd.errors import BackendError
+from mlcd.store import drivers
 from mlcd.store.drivers import await_copy, s3_options
+from mlcd.store.fsspec import FsspecObjectStore
 
 
 def statuses(*sequence: str | None) -> tuple[list[str | None], Callable[[], str | None]]:
@@ -46,7 +49,35 @@ def test_s3_options_keep_what_the_user_chose(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
     options = s3_options({"key": "k"})
     assert options["key"] == "k"
-    assert options["config_kwargs"] == {"connect_timeout": 10, "retries": {"mode": "standard"}}
+    assert options["config_kwargs"] == {
+        "connect_timeout": 10,
+        "read_timeout": 10,
+        "retries": {"mode": "standard"},
+    }
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     chosen = s3_options({"config_kwargs": {"connect_timeout": 3}})["config_kwargs"]
-    assert chosen == {"connect_timeout": 3, "retries": {"mode": "adaptive"}}
+    assert chosen == {"connect_timeout": 3, "read_timeout": 10, "retries": {"mode": "adaptive"}}
+
+
+@pytest.mark.slow  # waits for timeouts
+def test_a_hung_s3_endpoint_fails_within_the_read_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that accepts connections and never answers (the kernel completes them; nothing
+    reads): the read timeout, not botocore's 60 s times three attempts, decides."""
+    monkeypatch.setattr(drivers, "READ_TIMEOUT", 1)
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(64)
+        endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        store = FsspecObjectStore(
+            "s3://bucket/store",
+            key="k",
+            secret="s",
+            client_kwargs={"endpoint_url": endpoint},
+            skip_instance_cache=True,
+        )
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="s3://bucket/store"):
+            store.has("b3:" + "0" * 64)
+        assert time.monotonic() - started < 15

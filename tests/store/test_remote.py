@@ -198,3 +198,6 @@ def test_a_missing_bucket_is_reported_not_created(
     with pytest.raises(BackendError, match=f"cannot write to the store at {scheme}://{bucket}/"):
         store.put_bytes(b"lost")
     assert not store.fs.exists(bucket)
+    # listing it is no empty store either: fsck would report every blob as missing
+    with pytest.raises(BackendError, match=f"bucket \\(container\\) '{bucket}' does not exist"):
+        list(store.iter_blobs())

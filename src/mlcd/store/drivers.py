@@ -20,19 +20,30 @@ AZURE_SCHEMES = {"az", "abfs", "abfss"}
 
 # A TCP connect that takes longer means an unreachable endpoint (botocore waits 60 s, Azure 20)
 CONNECT_TIMEOUT = 10
+# A server that accepted the connection and sends nothing for this long is hung (botocore
+# waits 60 s, and retries: ~4 minutes before an error); it is per read, not per download
+READ_TIMEOUT = 10
 COPY_TIMEOUT = 600.0  # s: a bound, not an estimate: a large blob's copy may take minutes
 
 
 def s3_options(storage_options: dict[str, Any]) -> dict[str, Any]:
     """`storage_options` with botocore's "standard" retries (3 attempts, backing off ~1 s, for
-    throttling, 5xx and connection errors) instead of "legacy" (5, ~8 s), and a 10 s connect
-    timeout. AWS_RETRY_MODE, AWS_MAX_ATTEMPTS and explicit `config_kwargs` still win."""
+    throttling, 5xx and connection errors) instead of "legacy" (5, ~8 s), a 10 s connect
+    timeout and a 10 s read timeout. AWS_RETRY_MODE, AWS_MAX_ATTEMPTS and explicit
+    `config_kwargs` still win."""
     config = {
         "connect_timeout": CONNECT_TIMEOUT,
+        "read_timeout": READ_TIMEOUT,
         "retries": {"mode": os.environ.get("AWS_RETRY_MODE", "standard")},
     }
     chosen = storage_options.get("config_kwargs") or {}
     return {**storage_options, "config_kwargs": config | chosen}
+
+
+def tune_s3(fs: Any) -> None:
+    """s3fs tries a timed-out call 5 times, each with botocore's attempts: a hung endpoint
+    took minutes. Once here: botocore's retries are the only ones."""
+    fs.retries = 1
 
 
 def tune_azure(fs: Any) -> None:

@@ -83,6 +83,8 @@ class FsspecObjectStore(ObjectStore):
         self.fs, root = fsspec.core.url_to_fs(url, **storage_options)
         self.root = root.rstrip("/")
         self._copy: Callable[[str, str], None] = self.fs.cp_file
+        if scheme in drivers.S3_SCHEMES:
+            drivers.tune_s3(self.fs)
         if scheme in drivers.AZURE_SCHEMES:
             drivers.tune_azure(self.fs)
             self._copy = functools.partial(drivers.copy_azure_blob, self.fs)
@@ -224,12 +226,22 @@ class FsspecObjectStore(ObjectStore):
             try:
                 paths = sorted(self.fs.find(base))
             except FileNotFoundError:  # no blob yet
-                return
+                paths = []
+            if not paths:  # or no bucket: that is no empty store (fsck would call all missing)
+                self._check_bucket()
         for path in paths:
             folder, _, name = path.removeprefix(base).partition("/")
             blob = blob_at(folder, name)
             if blob is not None:
                 yield blob
+
+    def _check_bucket(self) -> None:
+        bucket = self.root.split("/", 1)[0]
+        if not self._folders and not self.fs.exists(bucket):
+            raise BackendError(
+                f"store {self.url}: bucket (container) {bucket!r} does not exist",
+                hint="create it, or fix `store:` in mlcd.yaml; mlcd never creates one",
+            )
 
     def stat(self, blob: str) -> BlobStat:
         key = self._key(check_blob_id(blob))
