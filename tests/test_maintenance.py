@@ -202,7 +202,7 @@ def test_cli_gc_asks_on_a_terminal(full: Workspace, answer: str, removed: bool) 
     orphan = full.store.put_bytes(b"orphan").blob
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlcd", "gc", "--grace", "0"],
+        [sys.executable, "-m", "mlcd", "gc", "--grace", "0", "--json"],
         cwd=full.root,
         stdin=secondary,
         stdout=subprocess.PIPE,
@@ -213,8 +213,12 @@ def test_cli_gc_asks_on_a_terminal(full: Workspace, answer: str, removed: bool) 
     os.write(primary, f"{answer}\n".encode())
     out, err = proc.communicate(timeout=60)
     os.close(primary)
-    assert "remove 1 unreferenced blobs (6 B)" in out + err
-    assert (proc.returncode == 0) is removed and full.store.has(orphan) is not removed
+    assert "remove 1 unreferenced blobs (6 B)" in err  # the question: stdout holds JSON only
+    assert full.store.has(orphan) is not removed
+    if removed:
+        assert proc.returncode == 0 and json.loads(out)["removed"] == 1
+    else:  # "no" is a refusal, not an interrupt
+        assert proc.returncode == 1 and "gc not confirmed" in json.loads(out)["error"]["message"]
 
 
 def test_fsck_finds_a_version_whose_file_rows_disagree(full: Workspace) -> None:
@@ -317,3 +321,16 @@ def test_a_store_that_is_the_workspace_folder_is_refused(tmp_path: Path, cli: Cl
         )
         with pytest.raises(MlcdError, match="is the workspace folder or one holding it"):
             Workspace(root).store  # noqa: B018 - opening it is what is refused
+
+
+@pytest.mark.parametrize("grace", ["abc", "-1", "10x", "nan", "inf", "1e999h"])
+def test_gc_refuses_a_grace_that_is_no_duration(full: Workspace, cli: Cli, grace: str) -> None:
+    r = cli("gc", "--grace", grace, "--yes")
+    assert r.code == 2 and "is not a duration" in r.err
+
+
+@pytest.mark.parametrize(("grace", "seconds"), [("0", 0), ("90", 90), ("10m", 600), ("2d", 172800)])
+def test_durations(grace: str, seconds: float) -> None:
+    from mlcd.cli.store import parse_duration
+
+    assert parse_duration(grace) == seconds

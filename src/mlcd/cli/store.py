@@ -110,7 +110,9 @@ def _confirm(ws: Workspace, preview: GcReport) -> None:
             f"gc would remove {what} from {ws.store.url}; nothing was removed",
             hint="confirm with `mlcd gc --yes`; `mlcd gc --dry-run --json` lists them",
         )
-    typer.confirm(f"remove {what} from {ws.store.url}?", abort=True)
+    # the question goes to stderr, so that `mlcd gc --json | jq` gets only the JSON
+    if not typer.confirm(f"remove {what} from {ws.store.url}?", err=True):
+        raise MlcdError(f"gc not confirmed: nothing was removed from {ws.store.url}")
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -123,7 +125,7 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * _UNITS[unit]
     except ValueError:
         seconds = -1.0
-    if seconds < 0:
+    if not 0 <= seconds < float("inf"):  # also nan
         raise typer.BadParameter(
             f"{text!r} is not a duration: give e.g. 0, 30s, 10m, 1h or 2d", param_hint="--grace"
         )
