@@ -325,8 +325,9 @@ def test_a_store_that_is_the_workspace_folder_is_refused(tmp_path: Path, cli: Cl
 
 @pytest.mark.parametrize("grace", ["abc", "-1", "10x", "nan", "inf", "1e999h"])
 def test_gc_refuses_a_grace_that_is_no_duration(full: Workspace, cli: Cli, grace: str) -> None:
-    r = cli("gc", "--grace", grace, "--yes")
+    r = cli("gc", "--grace", grace, "--yes", "--json")
     assert r.code == 2 and "is not a duration" in r.err
+    assert json.loads(r.out)["error"]["type"] == "UsageError"  # scripts get JSON even so
 
 
 @pytest.mark.parametrize(("grace", "seconds"), [("0", 0), ("90", 90), ("10m", 600), ("2d", 172800)])

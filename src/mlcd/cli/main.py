@@ -137,18 +137,23 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     code: Any
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args[: args.index("--") if "--" in args else None]
     try:
-        args = sys.argv[1:] if argv is None else argv
         code = build_app(_command_in(args))(args=args, prog_name="mlcd", standalone_mode=False)
     except click.exceptions.Exit as exc:  # raised by eager options such as --version
         code = exc.exit_code
     except click.ClickException as exc:  # usage errors, printed the way click does
         exc.show()
+        if as_json:
+            from mlcd.cli.render import print_json
+
+            print_json({"error": {"type": "UsageError", "message": exc.format_message()}})
         code = exc.exit_code
     except (KeyboardInterrupt, click.exceptions.Abort):
         code = 130
     except Exception as exc:
-        code = _report(exc, as_json="--json" in args[: args.index("--") if "--" in args else None])
+        code = _report(exc, as_json)
     if code == 130:  # typer returns Ctrl-C as a silent exit 130
         print("interrupted", file=sys.stderr, flush=True)
     sys.exit(code if isinstance(code, int) else 0)
