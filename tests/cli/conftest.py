@@ -11,6 +11,9 @@ from pathlib import Path
 from tests.conftest import Cli as Cli
 from tests.conftest import Result as Result
 
+# root without the capabilities to bypass file permissions (CI runs as root)
+WITHOUT_DAC_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
 
 def mlcd(
     *args: str | Path, cwd: Path, timeout: float = 120, prefix: tuple[str, ...] = ()

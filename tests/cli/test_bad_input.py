@@ -15,7 +15,7 @@ import pytest
 
 from mlcd.errors import QueryError
 from mlcd.workspace import Workspace
-from tests.cli.conftest import Cli, Result, assert_error, mlcd, state
+from tests.cli.conftest import WITHOUT_DAC_OVERRIDE, Cli, Result, assert_error, mlcd, state
 from tests.conftest import write_partitions
 
 
@@ -160,10 +160,6 @@ def test_unreadable_file(v1: Workspace, cli: Cli, fresh: Path) -> None:
     finally:
         locked.chmod(0o644)
     assert str(locked) in line and "not readable" in line
-
-
-# root without the capabilities to bypass file permissions (CI runs as root)
-WITHOUT_DAC_OVERRIDE = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
 
 
 @pytest.mark.parametrize(
