@@ -105,3 +105,18 @@ def test_a_corrupt_stat_index_names_it(ws: Workspace, sales: Path, cli: Cli) -> 
     (ws.state / "cache").mkdir(exist_ok=True)
     (ws.state / "cache" / "stat.db").write_bytes(b"garbage\n")
     assert_error(cli("data", "snapshot", "sales", sales), "stat.db", "not a database")
+
+
+@pytest.mark.slow  # a real process
+def test_a_read_only_metadata_db_says_so(tmp_path: Path) -> None:
+    Workspace.init(tmp_path / "ws").close()
+    db = tmp_path / "ws" / ".mlcd" / "mlcd.db"
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    db.chmod(0o444)
+    try:
+        prefix = WITHOUT_DAC_OVERRIDE if os.geteuid() == 0 else ()
+        r = mlcd("data", "snapshot", "x", tmp_path / "a.csv", cwd=tmp_path / "ws", prefix=prefix)
+        assert_error(r, "readonly database")
+        assert "hint: the DB file or its folder is read-only" in r.err
+    finally:
+        db.chmod(0o644)

@@ -121,8 +121,7 @@ class Database:
                     conn.execute("COMMIT")
                 except sqlite3.OperationalError as exc:
                     raise MetadataError(
-                        f"metadata DB {self.url} failed: {exc}",
-                        hint="check that the database is not locked by a crashed process",
+                        f"metadata DB {self.url} failed: {exc}", hint=_hint(exc)
                     ) from exc
                 except sqlite3.DatabaseError as exc:
                     if type(exc) is not sqlite3.DatabaseError:
@@ -178,10 +177,8 @@ class Database:
         try:
             yield
         except sa.exc.OperationalError as exc:
-            raise MetadataError(
-                f"metadata DB {self.url} failed: {exc.orig}",
-                hint="check that the database is reachable and not locked by a crashed process",
-            ) from exc
+            message = f"metadata DB {self.url} failed: {exc.orig}"
+            raise MetadataError(message, hint=_hint(exc)) from exc
         except sa.exc.DatabaseError as exc:
             # exactly sqlite3.DatabaseError: the file itself is bad; subclasses (IntegrityError
             # ...) are the callers' to handle
@@ -375,3 +372,14 @@ def _create_engine(url: sa.URL) -> Engine:
         conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('mlcd_begin', 'DEFERRED')}")
 
     return engine
+
+
+def _hint(exc: Exception) -> str:
+    """What to check for a failed metadata DB operation, by what the driver said."""
+    said = str(exc).lower()
+    if "readonly" in said or "read-only" in said or "unable to open database file" in said:
+        return (
+            "the DB file or its folder is read-only or missing: SQLite needs to write the file "
+            "and its -wal/-shm files beside it, even to read"
+        )
+    return "check that the database is reachable and not locked by a crashed process"
