@@ -19,7 +19,7 @@ from sklearn.linear_model import LinearRegression
 from mlcd.errors import MlcdError
 from mlcd.maintenance import fsck, gc, references
 from mlcd.store import LocalObjectStore
-from mlcd.store.marks import mark_blob
+from mlcd.store.marks import find_marks
 from mlcd.workspace import Workspace
 from tests.cli.conftest import assert_error
 from tests.conftest import Cli
@@ -81,7 +81,8 @@ def test_a_healthy_workspace_is_ok(full: Workspace) -> None:
     report = fsck(full)
     assert report.ok and report.verified == report.reachable == len(refs)
     assert report.stored == report.reachable + 1 and report.unreferenced == 0  # + the mark
-    assert full.store.has(mark_blob(full.db.id))
+    (mark,) = find_marks(full.store, full.store.iter_blobs()).values()
+    assert mark.database_id == full.db.id and mark.about["workspace"] == str(full.root)
 
 
 def test_damaged_and_missing_blobs_are_named_with_their_users(full: Workspace) -> None:
@@ -258,8 +259,9 @@ def test_gc_refuses_a_store_another_metadata_db_writes_to(tmp_path: Path) -> Non
         a.snapshot("mine", pd.DataFrame({"x": [1, 2]}))
         b.snapshot("theirs", pd.DataFrame({"y": [3, 4]}))
         before = sorted(a.store.iter_blobs())
-        with pytest.raises(MlcdError, match=f"also used by 1 other metadata DB.*{b.db.id}"):
+        with pytest.raises(MlcdError, match=f"also used by 1 other metadata DB.*{b.db.id}") as e:
             gc(a, grace_s=0)
+        assert f"workspace {b.root}" in str(e.value)  # which one it is, not only its id
         assert sorted(a.store.iter_blobs()) == before  # nothing removed
         assert fsck(b).ok
         report = gc(a, grace_s=0, forget_other_dbs=True)

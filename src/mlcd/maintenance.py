@@ -21,8 +21,7 @@ from blake3 import blake3
 
 from mlcd.errors import IntegrityError, MlcdError, NotFoundError
 from mlcd.store.base import CHUNK, blob_id
-from mlcd.store.marks import SIZE as MARK_SIZE
-from mlcd.store.marks import mark_blob, read_mark
+from mlcd.store.marks import find_marks
 
 if TYPE_CHECKING:
     from mlcd.meta.db import SqlConnection
@@ -164,7 +163,10 @@ def fsck(
     store = ws.store
     stored = set(store.iter_blobs())
     report = FsckReport(reachable=len(refs), stored=len(stored), problems=problems)
-    report.unreferenced = len(stored - refs.keys() - {mark_blob(ws.db.id)})  # marks: not data
+    own_marks = {
+        b for b, m in find_marks(store, stored - refs.keys()).items() if m.database_id == ws.db.id
+    }
+    report.unreferenced = len(stored - refs.keys() - own_marks)  # its marks are not garbage
     listed = {p.blob for p in problems}
     for blob in sorted(refs.keys() - stored - listed):
         report.problems.append(Problem(blob, "missing", refs[blob]))
@@ -283,10 +285,20 @@ def gc(
             hint="run `mlcd fsck` to see what is damaged; restore it before collecting",
         )
     store = ws.store
-    refs.setdefault(mark_blob(ws.db.id), "this metadata DB's mark")
     unreferenced = [blob for blob in store.iter_blobs() if blob not in refs]
-    if not forget_other_dbs:
-        _refuse_other_dbs(store, unreferenced)
+    marks = find_marks(store, unreferenced)
+    others = {m.database_id: m for m in marks.values() if m.database_id != ws.db.id}
+    if others and not forget_other_dbs:
+        raise MlcdError(
+            f"gc refused: store {store.url} is also used by {len(others)} other metadata "
+            f"DB(s), whose blobs look unreferenced from here: "
+            + "; ".join(m.describe() for m in others.values()),
+            hint="give every workspace that shares the store one metadata DB (PostgreSQL); "
+            "if those workspaces are gone for good, `mlcd gc --forget-other-dbs` removes their "
+            "data too",
+        )
+    own = {blob for blob, m in marks.items() if m.database_id == ws.db.id}
+    unreferenced = [blob for blob in unreferenced if blob not in own]  # where we write from
     cutoff = time.time() - grace_s
     report = GcReport(dry_run, reachable=len(refs))
     for blob in unreferenced:
@@ -306,22 +318,3 @@ def _would_collect(store: ObjectStore, blob: str, before: float) -> BlobStat | N
     except NotFoundError:  # removed meanwhile by another gc
         return None
     return stat if stat.modified < before else None
-
-
-def _refuse_other_dbs(store: ObjectStore, unreferenced: list[str]) -> None:
-    others = set()
-    for blob in unreferenced:
-        try:
-            size = store.stat(blob).size
-        except NotFoundError:
-            continue
-        if size == MARK_SIZE and (other := read_mark(store, blob, size)) is not None:
-            others.add(other)
-    if others:
-        raise MlcdError(
-            f"gc refused: store {store.url} is also used by {len(others)} other metadata "
-            f"DB(s) ({', '.join(sorted(others))}); their blobs look unreferenced from here",
-            hint="give every workspace that shares the store one metadata DB (PostgreSQL); "
-            "if those workspaces are gone for good, `mlcd gc --forget-other-dbs` removes their "
-            "data too",
-        )

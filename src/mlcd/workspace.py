@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mlcd.pipeline.spec import Pipeline
     from mlcd.registry.entities import AliasMove, ModelSummary, ModelVersion
     from mlcd.store import ObjectStore
+    from mlcd.store.marks import Mark
 
 STATE_DIR = ".mlcd"
 
@@ -142,7 +143,7 @@ class Workspace:
     def store(self) -> ObjectStore:
         from mlcd.store import LocalObjectStore, open_store
 
-        store = open_store(self.config.store, base=self.root, owner=lambda: self.db.id)
+        store = open_store(self.config.store, base=self.root, owner=self._mark)
         where = store.root.resolve() if isinstance(store, LocalObjectStore) else None
         if where is not None and (
             where == self.root.resolve() or where in self.root.resolve().parents
@@ -152,6 +153,15 @@ class Workspace:
                 hint="give the store a folder of its own, e.g. `store: .mlcd/objects`",
             )
         return store
+
+    def _mark(self) -> Mark:
+        """What this workspace's writes leave in its store: its DB's id, and where from."""
+        import socket
+
+        from mlcd.store.marks import Mark
+
+        about = {"db": self.db.url, "workspace": str(self.root), "host": socket.gethostname()}
+        return Mark(self.db.id, about)
 
     @cached_property
     def db(self) -> Database:

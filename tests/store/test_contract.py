@@ -324,22 +324,23 @@ def test_storing_existing_content_again_makes_it_young(store: ObjectStore, tmp_p
 def test_a_mark_that_could_not_be_stored_is_tried_again(tmp_path: Path) -> None:
     """The owner DB's mark comes before any data; if storing it fails, so does the write, and
     the next write stores it (a write without a mark would look like garbage to other DBs)."""
-    from mlcd.store.marks import mark_blob
+    from mlcd.store.marks import Mark, find_marks
 
     calls = []
 
-    def owner() -> str:
+    def owner() -> Mark:
         calls.append(1)
         if len(calls) == 1:
             raise OSError("the metadata DB is not reachable")
-        return "0" * 32
+        return Mark("0" * 32, {"workspace": "/w"})
 
     store = open_store(str(tmp_path / "objects"), owner=owner)
     with pytest.raises(OSError, match="not reachable"):
         store.put_bytes(b"data")
     assert list(store.iter_blobs()) == []
     data = store.put_bytes(b"data").blob
-    assert sorted(store.iter_blobs()) == sorted([data, mark_blob("0" * 32)])
+    (mark,) = find_marks(store, store.iter_blobs()).values()
+    assert mark == Mark("0" * 32, {"workspace": "/w"}) and store.has(data)
     store.put_bytes(b"more")
     assert len(calls) == 2  # marked once for good
 

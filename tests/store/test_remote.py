@@ -20,7 +20,7 @@ from fsspec.asyn import sync
 from mlcd.errors import BackendError
 from mlcd.store import hash_bytes, open_store
 from mlcd.store.fsspec import FsspecObjectStore
-from mlcd.store.marks import mark_blob
+from mlcd.store.marks import find_marks
 from mlcd.workspace import Workspace
 from tests.conftest import write_partitions
 from tests.servers import AZURITE_ACCOUNT, AZURITE_KEY, Server, free_port
@@ -68,7 +68,8 @@ def test_a_workspace_on_a_remote_store(tmp_path: Path, remote_url: str) -> None:
     server = fsspec.filesystem(remote_url.split("://")[0], skip_instance_cache=True)
     stored = server.find(remote_url.split("://")[1] + "/b3")
     assert len(stored) == 4  # the three files and the metadata DB's mark (mlcd.store.marks)
-    assert any(key.endswith(mark_blob(ws.db.id)[5:]) for key in stored)  # b3/ab/cdef…
+    marks = find_marks(ws.store, ws.store.iter_blobs()).values()
+    assert [m.database_id for m in marks] == [ws.db.id]
 
     frame = ws.load("sales@1").to_pandas()
     assert len(frame) == 300

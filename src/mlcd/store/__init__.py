@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlcd.store.base import (
     BlobStat,
@@ -16,6 +17,9 @@ from mlcd.store.base import (
     hash_file,
 )
 from mlcd.store.local import LocalObjectStore
+
+if TYPE_CHECKING:
+    from mlcd.store.marks import Mark
 
 __all__ = [
     "BlobStat",
@@ -31,11 +35,11 @@ __all__ = [
 
 
 def open_store(
-    location: str, base: str | os.PathLike[str] = ".", owner: Callable[[], str] | None = None
+    location: str, base: str | os.PathLike[str] = ".", owner: Callable[[], Mark] | None = None
 ) -> ObjectStore:
     """A store for a local path (relative to `base`) or any fsspec URL (`s3://`, `az://`, ...).
 
-    `owner` gives the id of the metadata DB that writes through it (`mlcd.store.marks`).
+    `owner` gives the mark of the metadata DB that writes through it (`mlcd.store.marks`).
     """
     store: ObjectStore
     if "://" in location and not location.startswith("file://"):

@@ -19,6 +19,8 @@ from mlcd.errors import BackendError, IntegrityError, InvalidNameError, NotFound
 if TYPE_CHECKING:
     import pyarrow.fs
 
+    from mlcd.store.marks import Mark
+
 PREFIX = "b3:"
 CHUNK = 1 << 20  # 1 MiB: large enough for the hasher to run at memory speed, small for RAM
 _BLOB_ID = re.compile(r"b3:[0-9a-f]{64}")
@@ -150,7 +152,7 @@ class ObjectStore(Protocol):
     """
 
     url: str
-    owner: Callable[[], str] | None = None  # the id of the metadata DB writing through it
+    owner: Callable[[], Mark] | None = None  # the mark of the metadata DB writing through it
     _marked: bool = False
     _marking: bool = False
 
@@ -163,11 +165,9 @@ class ObjectStore(Protocol):
         with _MARKING:  # re-entrant: storing the mark is itself a write
             if self._marked or self._marking:
                 return
-            from mlcd.store.marks import mark
-
             self._marking = True
             try:
-                self.put_bytes(mark(self.owner()))
+                self.put_bytes(self.owner().encode())
                 self._marked = True
             finally:
                 self._marking = False
