@@ -24,7 +24,7 @@ def base_version(db: Database, name: str, fmt: str) -> DatasetVersion | None:
     from mlcd.data import catalog
 
     with db.sql() as conn:
-        latest = catalog.latest(conn, existing(conn, name))
+        latest = catalog.latest(conn, dataset_id(conn, name, lock=False))
         base = with_files(conn, latest) if latest is not None else None
     if base is not None and base.format != fmt:
         raise SourceError(
@@ -39,11 +39,12 @@ def with_files(conn: SqlConnection, version: DatasetVersion) -> DatasetVersion:
     return catalog.resolve(conn, Ref(version.name, version.number), with_files=True)
 
 
-def existing(conn: SqlConnection, name: str) -> int:
-    """The locked id of dataset `name`, which an append needs to exist."""
+def dataset_id(conn: SqlConnection, name: str, lock: bool = True) -> int:
+    """The id of dataset `name`, which an append needs to exist; locked (on PostgreSQL) for
+    the transaction that writes the new version."""
     from mlcd.data import catalog
 
-    ds_id = catalog.dataset_id(conn, name, lock=True)
+    ds_id = catalog.dataset_id(conn, name, lock=lock)
     if ds_id is None:
         raise NotFoundError(
             f"cannot append to dataset {name!r}: it does not exist",

@@ -239,7 +239,7 @@ def _ingest(
     from mlcd.data import catalog
 
     with ctx.db.sql(write=True) as conn:
-        ds_id = appending.existing(conn, name) if append else catalog.ensure_dataset(conn, name)
+        ds_id = appending.dataset_id(conn, name) if append else catalog.ensure_dataset(conn, name)
         parent = catalog.latest(conn, ds_id)
         partitioning = partition_types(e.partition for e in entries)
         if append:
