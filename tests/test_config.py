@@ -105,3 +105,25 @@ def test_keys_yaml_reads_as_booleans_or_numbers(tmp_path: Path, text: str, expec
 def test_a_bare_on_is_still_the_on_section(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="seed: Input should be a valid integer"):
         load_config(write(tmp_path, "project: p\non:\n  x: y\nseed: x\n"))
+
+
+def test_a_key_given_twice_is_refused_not_last_wins(tmp_path: Path) -> None:
+    path = write(tmp_path, "project: p\nseed: 1\ndatasets:\n  a: {source: x}\nseed: 2\n")
+    with pytest.raises(ConfigError, match=r"line 5 .*the key 'seed' is given twice"):
+        load_config(path)
+    nested = write(tmp_path, "project: p\ndatasets:\n  a: {source: x, source: y}\n")
+    with pytest.raises(ConfigError, match="'source' is given twice"):
+        load_config(nested)
+
+
+def test_a_boolean_seed_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="seed: Input should be a valid integer"):
+        load_config(write(tmp_path, "project: p\nseed: true\n"))
+
+
+def test_params_yaml_refuses_a_key_given_twice(tmp_path: Path) -> None:
+    from mlcd.pipeline.params import load_params
+
+    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match="'lr' is given twice"):
+        load_params(tmp_path, tmp_path / "cache.json")

@@ -75,13 +75,33 @@ class MlcdConfig:
     on: dict[str, Any] = field(default_factory=dict)
 
 
+def load_yaml(text: str) -> Any:
+    """`yaml.safe_load`, refusing a key given twice in one mapping (YAML keeps the last one
+    silently: a second `seed:` further down would win unseen)."""
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+
+    return yaml.load(text, Loader=UniqueKeys)  # a SafeLoader: no arbitrary objects
+
+
 def load_config(path: Path) -> MlcdConfig:
     """Read and validate mlcd.yaml; every problem becomes one ConfigError with its key path."""
     import yaml
 
     try:
         text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from mlcd.config import is_database_url
 from mlcd.errors import InvalidNameError
@@ -86,7 +86,7 @@ class MlcdConfig(_Strict):
     """The whole of mlcd.yaml. Sections of later features are kept as plain mappings for now."""
 
     project: str
-    seed: int = 0
+    seed: StrictInt = 0  # `seed: true` is a mistake, not 1
     store: str = ".mlcd/objects"
     metadata: str = "sqlite:///.mlcd/mlcd.db"
     datasets: dict[str, DatasetConfig] = Field(default_factory=dict)

@@ -52,8 +52,10 @@ def _cached(path: Path, cache: Path) -> dict[str, Any]:
 def _parse(path: Path) -> dict[str, Any]:
     import yaml
 
+    from mlcd.config import load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{PARAMS_FILE} is not valid YAML: {exc}") from exc
     if data is None:
