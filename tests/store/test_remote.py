@@ -202,3 +202,24 @@ def test_a_missing_bucket_is_reported_not_created(
     # listing it is no empty store either: fsck would report every blob as missing
     with pytest.raises(BackendError, match=f"bucket \\(container\\) '{bucket}' does not exist"):
         list(store.iter_blobs())
+
+
+def test_gc_on_azure_keeps_a_blob_written_after_it_looked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gc reads a blob's time, then deletes it; a writer reusing the blob in between makes it
+    young. On Azure the delete is conditional on the time, in the same request: it keeps it."""
+    server: Server = request.getfixturevalue("azurite_server")
+    bucket = f"mlcd-{uuid.uuid4().hex[:16]}"
+    store = FsspecObjectStore(f"az://{bucket}/store", **server.storage_options)
+    store.fs.mkdir(bucket)
+    blob = store.put_bytes(b"reused").blob
+    looked = store.stat(blob)  # what gc saw: old enough for a cutoff after it
+    time.sleep(1.1)  # the server's times are whole seconds
+    before = time.time()
+    time.sleep(1.1)
+    assert not store.put_bytes(b"reused").new  # a writer reuses it: written again, now young
+    monkeypatch.setattr(store, "stat", lambda b: looked)  # gc acts on what it read earlier
+    assert store.collect(blob, before) is None and store.has(blob)
+    monkeypatch.undo()
+    assert store.collect(blob, time.time() + 60) is not None and not store.has(blob)

@@ -115,3 +115,22 @@ def copy_azure_blob(fs: Any, src: str, dst: str) -> None:
         with contextlib.suppress(Exception):
             sync(fs.loop, target.delete_blob)
         raise
+
+
+def delete_azure_blob_unless_modified(fs: Any, path: str, since: float) -> bool:
+    """Delete a blob only if the server has not written it after `since` (POSIX seconds),
+    in one request: a writer that reuses it meanwhile keeps it. False when it was kept."""
+    from datetime import UTC, datetime
+
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+    from fsspec.asyn import sync
+
+    container, blob, _ = fs.split_path(path)
+    client = fs.service_client.get_blob_client(container, blob)
+    try:
+        sync(fs.loop, client.delete_blob, if_unmodified_since=datetime.fromtimestamp(since, UTC))
+    except ResourceModifiedError:  # 412: written since
+        return False
+    except ResourceNotFoundError:  # removed meanwhile by another gc
+        return False
+    return True

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from blake3 import blake3
 
-from mlcd.errors import BackendError
+from mlcd.errors import BackendError, NotFoundError
 from mlcd.store import drivers
 from mlcd.store.base import (
     TEMP_NAME,
@@ -85,7 +85,8 @@ class FsspecObjectStore(ObjectStore):
         self._copy: Callable[[str, str], None] = self.fs.cp_file
         if scheme in drivers.S3_SCHEMES:
             drivers.tune_s3(self.fs)
-        if scheme in drivers.AZURE_SCHEMES:
+        self._azure = scheme in drivers.AZURE_SCHEMES
+        if self._azure:
             drivers.tune_azure(self.fs)
             self._copy = functools.partial(drivers.copy_azure_blob, self.fs)
         # A local file system has folders to make and renames atomically; anything else is
@@ -256,6 +257,20 @@ class FsspecObjectStore(ObjectStore):
         if moment.tzinfo is None:  # drivers that give naive times give UTC
             moment = moment.replace(tzinfo=UTC)
         return float(moment.timestamp())
+
+    def collect(self, blob: str, before: float) -> BlobStat | None:
+        if not self._azure:
+            return super().collect(blob, before)  # S3 has no delete conditional on time
+        try:
+            stat = self.stat(blob)
+        except NotFoundError:
+            return None
+        if stat.modified >= before:
+            return None
+        key = self._key(check_blob_id(blob))
+        with self._failures("delete from"):
+            deleted = drivers.delete_azure_blob_unless_modified(self.fs, key, before)
+        return stat if deleted else None
 
     def delete(self, blob: str) -> None:
         key = self._key(check_blob_id(blob))
