@@ -12,7 +12,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,18 @@ def open_index(path: Path, schema: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(schema)
     return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on an autocommit connection: many rows, one commit."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,7 @@ class StatCache:
         now = time.time_ns()
         rows = [(p, st.st_size, st.st_mtime_ns, st.st_ino, blob, now) for p, st, blob in entries]
         if rows:
-            with self._transaction():
+            with transaction(self.conn):
                 self.conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def facts(self, blob: str, fmt: str) -> Known | None:
@@ -131,7 +143,7 @@ class StatCache:
     ) -> None:
         """Remember new files' stat and facts, new schemas, and footprint -> schema id."""
         now = time.time_ns()
-        with self._transaction():
+        with transaction(self.conn):
             self.conn.executemany(
                 "INSERT OR REPLACE INTO schemas VALUES (?, ?)", list(schemas.items())
             )
@@ -147,16 +159,6 @@ class StatCache:
                 "INSERT OR REPLACE INTO blob_facts VALUES (?, ?, ?, ?)",
                 [(k.blob, fmt, k.rows, k.schema_id) for _, k in pairs],
             )
-
-    @contextlib.contextmanager
-    def _transaction(self):  # type: ignore[no-untyped-def]
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

@@ -26,7 +26,7 @@ from typing import TypeVar
 from blake3 import blake3
 
 from mlcd.data.manifest import FileEntry
-from mlcd.data.statcache import RACY_NS, open_index
+from mlcd.data.statcache import RACY_NS, open_index, transaction
 from mlcd.errors import BackendError, IntegrityError, MlcdError, NotFoundError
 from mlcd.store import LocalObjectStore, ObjectStore
 from mlcd.store.base import blob_id, check_blob_id, corrupt, fanout, missing
@@ -59,13 +59,8 @@ class VerifiedIndex:
 
     def remember(self, stats: dict[str, Stat]) -> None:
         rows = [(path, *st) for path, st in stats.items()]
-        self.conn.execute("BEGIN")  # one transaction, not one per row
-        try:
+        with transaction(self.conn):
             self.conn.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?, ?)", rows)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

@@ -261,17 +261,21 @@ class ObjectStore(Protocol):
         """Delete a blob unless it was written (or reused) at `before` or later: its stat if
         deleted, None if kept or not stored.
 
-        For `mlcd gc`. Here a writer that reuses the blob between the stat and the delete loses
-        it; backends that can, decide and delete atomically.
+        For `mlcd gc`. A writer that reuses the blob between the stat and the delete loses it,
+        unless the backend's `_delete_unless_modified` decides and deletes in one step.
         """
         try:
             stat = self.stat(blob)
         except NotFoundError:
             return None
-        if stat.modified >= before:
+        if stat.modified >= before or not self._delete_unless_modified(blob, before):
             return None
-        self.delete(blob)
         return stat
+
+    def _delete_unless_modified(self, blob: str, before: float) -> bool:
+        """Delete a blob gc judged old; False if it was kept. Here unconditionally."""
+        self.delete(blob)
+        return True
 
     def clean_temp(self, before: float) -> int:
         """Remove staging leftovers (of crashed writers) written before `before`; how many."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar, cast
 
 from blake3 import blake3
 
-from mlcd.errors import BackendError, NotFoundError
+from mlcd.errors import BackendError
 from mlcd.store import drivers
 from mlcd.store.base import (
     TEMP_NAME,
@@ -258,19 +258,12 @@ class FsspecObjectStore(ObjectStore):
             moment = moment.replace(tzinfo=UTC)
         return float(moment.timestamp())
 
-    def collect(self, blob: str, before: float) -> BlobStat | None:
-        if not self._azure:
-            return super().collect(blob, before)  # S3 has no delete conditional on time
-        try:
-            stat = self.stat(blob)
-        except NotFoundError:
-            return None
-        if stat.modified >= before:
-            return None
+    def _delete_unless_modified(self, blob: str, before: float) -> bool:
+        if not self._azure:  # S3 has no delete conditional on time
+            return super()._delete_unless_modified(blob, before)
         key = self._key(check_blob_id(blob))
         with self._failures("delete from"):
-            deleted = drivers.delete_azure_blob_unless_modified(self.fs, key, before)
-        return stat if deleted else None
+            return drivers.delete_azure_blob_unless_modified(self.fs, key, before)
 
     def delete(self, blob: str) -> None:
         key = self._key(check_blob_id(blob))
